@@ -1,0 +1,32 @@
+/**
+ * The one error type the library throws for problems a user can fix (bad options, bad files,
+ * a missing optional package). Commands turn it into one line and a non-zero exit code.
+ */
+export class SoftsegError extends Error {
+  /** The file the problem is about, when there is one. */
+  readonly file?: string;
+  /** What the user can do about it. */
+  readonly hint?: string;
+  /** Process exit code the CLI uses for this error. */
+  readonly exitCode: number;
+
+  constructor(message: string, options: { file?: string; hint?: string; exitCode?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SoftsegError';
+    this.file = options.file;
+    this.hint = options.hint;
+    this.exitCode = options.exitCode ?? 1;
+  }
+
+  /** One line for a terminal: `file: message (hint)`. */
+  oneLine(): string {
+    const where = this.file ? `${this.file}: ` : '';
+    const hint = this.hint ? ` — ${this.hint}` : '';
+    return `${where}${this.message}${hint}`;
+  }
+}
+
+/** Throws a SoftsegError unless `condition` holds. */
+export function check(condition: unknown, message: string, options?: { file?: string; hint?: string }): asserts condition {
+  if (!condition) throw new SoftsegError(message, options);
+}

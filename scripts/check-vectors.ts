@@ -1,0 +1,36 @@
+/**
+ * npm run check:vectors -- <file.json> [--backend wasm|cpu] [--rtol 1e-5]
+ * Evaluates every case of a reference-vector file with softseg's implementation: one line per case
+ * (id, pass/fail, worst error) and a final "N passed, M failed" line; exit code 1 if any case fails.
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_TOLERANCE, checkVectorFile } from '../src/reference/vectors.js';
+import { initBackend } from '../src/backends/select.js';
+import { SoftsegError } from '../src/errors.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { backend: { type: 'string', default: 'wasm' }, rtol: { type: 'string' }, verbose: { type: 'boolean', short: 'v' } },
+});
+const file = positionals[0];
+if (!file) {
+  console.error('usage: npm run check:vectors -- <vectors.json> [--backend wasm|cpu] [--rtol 1e-5] [--verbose]');
+  process.exit(2);
+}
+try {
+  await initBackend({ backend: values.backend as 'wasm' | 'cpu' });
+  const tol = { ...DEFAULT_TOLERANCE, ...(values.rtol ? { rtol: Number(values.rtol) } : {}) };
+  let passed = 0, failed = 0;
+  await checkVectorFile(file, tol, (r) => {
+    if (r.passed) passed++;
+    else failed++;
+    const worst = r.worstKey ? `worst ${r.worstKey} abs err ${r.worstAbsError.toExponential(2)} (${r.worstRatio.toFixed(3)} of tolerance)` : '';
+    console.log(`${r.id.padEnd(40)} ${r.passed ? 'pass' : 'FAIL'}  ${r.error ? `error: ${r.error}` : worst}`);
+    if (!r.passed && values.verbose) for (const f of r.failures) console.log(`    ${f}`);
+  });
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed > 0 ? 1 : 0);
+} catch (e) {
+  console.error(e instanceof SoftsegError ? `error: ${e.oneLine()}` : e);
+  process.exit(2);
+}

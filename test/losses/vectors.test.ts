@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { checkVectorFile, type VectorFile } from '../../src/reference/vectors.js';
+import { referenceVectorsPath, repoRoot, useBackend } from '../helpers/backend.js';
+
+const run = promisify(execFile);
+
+test('every reference vector case passes on wasm (float32) without leaking tensors', async () => {
+  await useBackend('wasm');
+  const before = tf.memory().numTensors;
+  const results = await checkVectorFile(referenceVectorsPath());
+  const failed = results.filter((r) => !r.passed).map((r) => `${r.id}: ${r.error ?? r.failures.join('; ')}`);
+  assert.deepEqual(failed, []);
+  assert.equal(results.length, 69);
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('check:vectors prints one line per case and a summary, and exits 1 on a wrong expected value', async () => {
+  const file = JSON.parse(await readFile(referenceVectorsPath(), 'utf8')) as VectorFile;
+  // A file the suite has never seen: two real cases, one of them with a corrupted expectation.
+  const good = file.cases.find((c) => c.id === 'kd_T2_all')!;
+  const bad = structuredClone(file.cases.find((c) => c.id === 'hard_jml1_mixed')!);
+  bad.id = 'hard_jml1_mixed_corrupted';
+  bad.expected.loss = bad.expected.loss * 1.001;
+  const dir = await mkdtemp(join(tmpdir(), 'softseg-vectors-'));
+  const path = join(dir, 'custom.json');
+  await writeFile(path, JSON.stringify({ ...file, cases: [good, bad] }));
+  const script = join(repoRoot, 'scripts/check-vectors.ts');
+  const err = await run(process.execPath, ['--import', 'tsx', script, path], { cwd: repoRoot }).then(
+    () => null,
+    (e: { code: number; stdout: string }) => e,
+  );
+  assert.ok(err, 'expected a non-zero exit');
+  assert.equal(err.code, 1);
+  const lines = err.stdout.trim().split('\n');
+  assert.match(lines[0]!, /^kd_T2_all\s+pass/);
+  assert.match(lines[1]!, /^hard_jml1_mixed_corrupted\s+FAIL.*worst loss/);
+  assert.equal(lines.at(-1), '1 passed, 1 failed');
+
+  await writeFile(path, JSON.stringify({ ...file, cases: [good] }));
+  const ok = await run(process.execPath, ['--import', 'tsx', script, path], { cwd: repoRoot });
+  assert.equal(ok.stdout.trim().split('\n').at(-1), '1 passed, 0 failed');
+});

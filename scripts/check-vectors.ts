@@ -25,7 +25,8 @@ try {
     if (r.passed) passed++;
     else failed++;
     const worst = r.worstKey ? `worst ${r.worstKey} abs err ${r.worstAbsError.toExponential(2)} (${r.worstRatio.toFixed(3)} of tolerance)` : '';
-    console.log(`${r.id.padEnd(40)} ${r.passed ? 'pass' : 'FAIL'}  ${r.error ? `error: ${r.error}` : worst}`);
+    const notes = r.notes.length > 0 ? `  [${r.notes.join('; ')}]` : '';
+    console.log(`${r.id.padEnd(40)} ${r.passed ? 'pass' : 'FAIL'}  ${r.error ? `error: ${r.error}` : worst}${notes}`);
     if (!r.passed && values.verbose) for (const f of r.failures) console.log(`    ${f}`);
   });
   console.log(`${passed} passed, ${failed} failed`);

@@ -1,2 +1,10 @@
 // The softseg library: everything a command does is importable from here.
 export * from './errors.js';
+export * from './random.js';
+export * from './losses/index.js';
+export * from './labels/index.js';
+export * from './metrics/index.js';
+export * from './backends/index.js';
+export * from '../models/index.js';
+export { checkCase, checkVectorFile, readVectorFile, DEFAULT_TOLERANCE, SUPPORTED_KINDS } from './reference/vectors.js';
+export type { CaseResult, Tolerance, VectorCase, VectorFile } from './reference/vectors.js';

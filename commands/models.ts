@@ -1,0 +1,41 @@
+import { Flags } from '@oclif/core';
+import { SoftsegCommand, failOneLine } from '../src/cli/base.js';
+import type { ModelInfo } from '../models/registry.js';
+
+export default class Models extends SoftsegCommand {
+  static override summary = 'List the model zoo with parameters and multiply-adds at an input size.';
+  static override description =
+    'Every architecture takes the same options (classes, width multiplier, auxiliary head), so any of them can be a teacher or a student. ' +
+    'Multiply-adds are for one image\'s forward pass (convolutions and heads; batch norm and activations not counted).';
+  static override examples = ['<%= config.bin %> models', '<%= config.bin %> models --size 128 --classes 21 --json', '<%= config.bin %> models --width 0.5 --aux'];
+  static override flags = {
+    size: Flags.integer({ description: 'Square input size the counts are for.', default: 64, min: 8 }),
+    classes: Flags.integer({ description: 'Number of classes (output channels).', default: 21, min: 1 }),
+    width: Flags.string({ description: 'Width multiplier for hidden channels.', default: '1' }),
+    aux: Flags.boolean({ description: 'Include the auxiliary head.', default: false }),
+  };
+
+  async run(): Promise<ModelInfo[]> {
+    const { flags } = await this.parse(Models);
+    const width = Number(flags.width);
+    if (!(width > 0)) failOneLine(this, `--width must be a number > 0, got ${flags.width}`, 2);
+    // Counting needs a backend only to build the layers; the cpu backend starts instantly and prints nothing.
+    const { initBackend } = await import('../src/backends/select.js');
+    await initBackend({ backend: 'cpu' });
+    const { listModels, modelInfo } = await import('../models/registry.js');
+    const rows = listModels().map((name) => modelInfo(name, flags.size, { numClasses: flags.classes, width, aux: flags.aux }));
+    if (!this.jsonEnabled()) {
+      const table = [['model', 'params', 'MACs', 'size ×', 'description'], ...rows.map((r) => [
+        r.name,
+        `${(r.params / 1e6).toFixed(2)} M`,
+        `${(r.multiplyAdds / 1e6).toFixed(1)} M`,
+        String(r.sizeMultiple),
+        r.description,
+      ])];
+      const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+      this.log(`at ${flags.size}×${flags.size}, ${flags.classes} classes, width ${width}${flags.aux ? ', with aux head' : ''}:`);
+      for (const row of table) this.log(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+    }
+    return rows;
+  }
+}

@@ -1,0 +1,140 @@
+// The zoo's two custom layers. TensorFlow.js 4.22 computes dilated convolutions forward but throws in
+// their gradients ("dilation rates greater than 1 are not yet supported in gradients"), so an atrous
+// convolution that can be trained needs its own layer; DeepLabV3's image-pooling branch needs a
+// broadcast to a spatial size only known at run time. Both are registered with tf.serialization on
+// import, so any model.json that uses them loads once this module has been imported (in a browser too).
+import * as tf from '@tensorflow/tfjs';
+
+type Shape = (number | null)[];
+
+/** Configuration of {@link AtrousConv2D}, as stored in model.json. */
+export interface AtrousConv2DConfig {
+  /** Output channels of a full convolution; ignored (output = input channels) when `depthwise`. */
+  filters: number;
+  /** Square kernel size (odd). */
+  kernelSize: number;
+  /** Dilation rate ≥ 1. */
+  rate: number;
+  /** Depthwise (one filter per input channel, multiplier 1) instead of a full convolution. */
+  depthwise?: boolean;
+  useBias?: boolean;
+  /** Seed of the He-normal kernel initializer; absent = unseeded. */
+  seed?: number | null;
+  name?: string;
+  trainable?: boolean;
+}
+
+/**
+ * A 'same'-padded, stride-1 dilated convolution written as space-to-batch → valid convolution →
+ * batch-to-space (how TensorFlow itself implements atrous convolution), so its gradient uses only
+ * kernels whose gradients exist: SpaceToBatchND, Conv2D / DepthwiseConv2dNative with dilation 1,
+ * BatchToSpaceND. Sizes that are not a multiple of the rate are padded at the end and cropped back.
+ * Weights: `kernel` [k, k, cin, filters] (or [k, k, cin, 1] depthwise) and optional `bias`.
+ */
+export class AtrousConv2D extends tf.layers.Layer {
+  static className = 'SoftsegAtrousConv2D';
+  readonly filters: number;
+  readonly kernelSize: number;
+  readonly rate: number;
+  readonly depthwise: boolean;
+  readonly useBias: boolean;
+  readonly seed: number | null;
+  private kernel?: tf.LayerVariable;
+  private bias?: tf.LayerVariable;
+
+  constructor(config: AtrousConv2DConfig) {
+    super({ name: config.name, trainable: config.trainable });
+    if (!(Number.isInteger(config.rate) && config.rate >= 1)) throw new Error(`AtrousConv2D: rate must be an integer ≥ 1, got ${config.rate}`);
+    if (!(Number.isInteger(config.kernelSize) && config.kernelSize % 2 === 1)) throw new Error(`AtrousConv2D: kernelSize must be odd, got ${config.kernelSize}`);
+    this.filters = config.filters;
+    this.kernelSize = config.kernelSize;
+    this.rate = config.rate;
+    this.depthwise = config.depthwise ?? false;
+    this.useBias = config.useBias ?? false;
+    this.seed = config.seed ?? null;
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    const cin = shape[3];
+    if (cin == null) throw new Error('AtrousConv2D: the channel dimension of the input must be known');
+    const k = this.kernelSize;
+    const seed = this.seed ?? undefined;
+    // Depthwise: fan-in is k·k, which TF.js's fan computation for [k, k, cin, 1] calls fan-out.
+    const init = this.depthwise
+      ? tf.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'truncatedNormal', seed })
+      : tf.initializers.heNormal({ seed });
+    this.kernel = this.addWeight('kernel', this.depthwise ? [k, k, cin, 1] : [k, k, cin, this.filters], 'float32', init);
+    if (this.useBias) this.bias = this.addWeight('bias', [this.depthwise ? cin : this.filters], 'float32', tf.initializers.zeros());
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    return [s[0], s[1], s[2], this.depthwise ? s[3] : this.filters];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const kernel = this.kernel!.read() as tf.Tensor4D;
+      const r = this.rate;
+      const [, h, w] = x.shape;
+      const p = (r * (this.kernelSize - 1)) / 2;
+      const eh = (r - (h % r)) % r;
+      const ew = (r - (w % r)) % r;
+      let y: tf.Tensor4D;
+      if (r === 1) {
+        y = this.depthwise ? tf.depthwiseConv2d(x, kernel, 1, 'same') : tf.conv2d(x, kernel, 1, 'same');
+      } else {
+        const s2b = tf.spaceToBatchND(x, [r, r], [[p, p + eh], [p, p + ew]]) as tf.Tensor4D;
+        const conv = this.depthwise ? tf.depthwiseConv2d(s2b, kernel, 1, 'valid') : tf.conv2d(s2b, kernel, 1, 'valid');
+        y = tf.batchToSpaceND(conv, [r, r], [[0, eh], [0, ew]]) as tf.Tensor4D;
+      }
+      return this.bias ? tf.add(y, this.bias.read()) : y;
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      filters: this.filters,
+      kernelSize: this.kernelSize,
+      rate: this.rate,
+      depthwise: this.depthwise,
+      useBias: this.useBias,
+      seed: this.seed,
+    };
+  }
+}
+
+/**
+ * Broadcasts a [N, 1, 1, C] tensor (the first input) to the spatial size of a reference tensor (the
+ * second input): [N, H, W, C]. No weights. DeepLabV3's image-pooling branch uses it so the model
+ * accepts any input size.
+ */
+export class BroadcastLike extends tf.layers.Layer {
+  static className = 'SoftsegBroadcastLike';
+
+  constructor(config: { name?: string; trainable?: boolean } = {}) {
+    super(config);
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const [a, ref] = inputShape as Shape[];
+    return [a[0], ref[1], ref[2], a[3]];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const [a, ref] = inputs as tf.Tensor[];
+      return tf.tile(a, [1, ref.shape[1]!, ref.shape[2]!, 1]);
+    });
+  }
+}
+
+tf.serialization.registerClass(AtrousConv2D);
+tf.serialization.registerClass(BroadcastLike);
+
+/** The custom layer classes a saved zoo model may name; importing this module registers them. */
+export const customLayers = [AtrousConv2D, BroadcastLike] as const;

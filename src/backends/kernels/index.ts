@@ -1,0 +1,68 @@
+// The project's kernel registry, keyed by (kernelName, backendName). `registerProjectKernels()` installs them
+// once, replacing shipped kernels of the same key (the shipped ones are kept so they can be restored or timed).
+import * as tf from '@tensorflow/tfjs';
+import { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
+import { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
+import { depthwiseConv2dNativeBackpropFilterWasm } from './depthwise-conv2d-backprop-filter.js';
+import { depthwiseConv2dNativeBackpropInputWasm } from './depthwise-conv2d-backprop-input.js';
+import { rememberShipped, setUpKernel, shippedKernel } from './shipped.js';
+import { sliceWasm } from './slice.js';
+import { splitVWasm } from './split-v.js';
+import { stridedSliceWasm } from './strided-slice.js';
+import { tileWasm } from './tile.js';
+
+/** Every project kernel, one per (kernelName, backendName). */
+export const projectKernels: readonly tf.KernelConfig[] = [
+  conv2DBackpropFilterWasm,
+  conv2DBackpropInputWasm,
+  depthwiseConv2dNativeBackpropFilterWasm,
+  depthwiseConv2dNativeBackpropInputWasm,
+  tileWasm,
+  sliceWasm,
+  splitVWasm,
+  stridedSliceWasm,
+];
+
+let registered = false;
+
+/** Registers the project kernels (idempotent). Safe before or after the backend is initialised:
+ * the project kernels need no setup function. */
+export function registerProjectKernels(): void {
+  if (registered) return;
+  for (const config of projectKernels) {
+    const existing = tf.getKernel(config.kernelName, config.backendName);
+    rememberShipped(config.kernelName, config.backendName, existing);
+    if (existing !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
+    tf.registerKernel(config);
+  }
+  registered = true;
+}
+
+/** Puts the shipped kernels back (and removes project kernels that had no shipped counterpart). */
+export function unregisterProjectKernels(): void {
+  if (!registered) return;
+  for (const config of projectKernels) {
+    tf.unregisterKernel(config.kernelName, config.backendName);
+    const original = shippedKernel(config.kernelName, config.backendName);
+    if (original !== undefined) {
+      tf.registerKernel(original);
+      setUpKernel(original);
+    }
+  }
+  registered = false;
+}
+
+export function projectKernelsRegistered(): boolean {
+  return registered;
+}
+
+export { shippedKernel };
+
+/** (kernelName, backendName, replaces-a-shipped-kernel) for each project kernel, for run metadata. */
+export function listProjectKernels(): Array<{ kernelName: string; backendName: string; replacesShipped: boolean }> {
+  return projectKernels.map((c) => ({
+    kernelName: c.kernelName,
+    backendName: c.backendName,
+    replacesShipped: shippedKernel(c.kernelName, c.backendName) !== undefined,
+  }));
+}

@@ -1,0 +1,154 @@
+// Backend selection: tfjs-node-gpu, tfjs-node (both optional and often absent), the embedded wasm backend
+// (with the project's kernels registered) or the pure-JS cpu backend (test oracle / last resort).
+import * as tf from '@tensorflow/tfjs';
+import { availableParallelism } from 'node:os';
+import { SoftsegError } from '../errors.js';
+import { registerProjectKernels } from './kernels/index.js';
+import { packageStatus } from './packages.js';
+
+export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+/** The TF.js version every @tensorflow/* package of this project is pinned to. */
+export const TFJS_VERSION = '4.22.0';
+
+export interface BackendOptions {
+  backend?: BackendRequest;
+  /** Worker threads for wasm (see `threads` in the result: 1 in Node, where upstream disables wasm threads). */
+  threads?: number;
+}
+
+export interface BackendInfo {
+  /** The TF.js backend now active. */
+  name: BackendName;
+  requested: BackendRequest;
+  /** One human-readable line: what was tried and why this backend was chosen. */
+  reason: string;
+  /** Threads the backend computes with (for tensorflow: the host's parallelism, libtensorflow's own pool). */
+  threads: number;
+  /** The npm package providing the backend (tensorflow only). */
+  package?: string;
+  /** Whether project kernels are registered (wasm). */
+  projectKernels: boolean;
+}
+
+const TFJS_NODE = '@tensorflow/tfjs-node';
+const TFJS_NODE_GPU = '@tensorflow/tfjs-node-gpu';
+const short = (pkg: string): string => pkg.replace('@tensorflow/', '');
+
+/** What the user has to do to get the tensorflow backend. */
+export const TENSORFLOW_INSTALL_HINT =
+  `npm install ${TFJS_NODE}@${TFJS_VERSION} (CPU), or ${TFJS_NODE_GPU}@${TFJS_VERSION} for NVIDIA GPUs ` +
+  '(Linux x64 or Windows x64 with an NVIDIA driver, CUDA 11.2 and cuDNN 8.1 — the CUDA/cuDNN that its ' +
+  'libtensorflow 2.9 build links against); both download libtensorflow while installing, so they need internet access';
+
+type Importer = (specifier: string) => Promise<unknown>;
+const defaultImporter: Importer = (specifier) => import(specifier);
+let importer: Importer = defaultImporter;
+let resolver: ((specifier: string) => boolean) | undefined;
+
+/** Test hook: replaces how optional backend packages are found and loaded. Pass nothing to restore. */
+export function setBackendLoaderForTesting(hooks?: { import?: Importer; installed?: (pkg: string) => boolean }): void {
+  importer = hooks?.import ?? defaultImporter;
+  resolver = hooks?.installed;
+  current = undefined;
+}
+
+const isInstalled = (pkg: string): boolean => (resolver ? resolver(pkg) : packageStatus(pkg).installed);
+
+let current: BackendInfo | undefined;
+let wasmLoaded = false;
+
+/** Loads tfjs-node(-gpu); the result says why not when it cannot. */
+async function loadTensorflow(pkg: string): Promise<{ ok: true } | { ok: false; why: string; cause?: unknown }> {
+  if (!isInstalled(pkg)) return { ok: false, why: `${short(pkg)} not installed` };
+  try {
+    await importer(pkg);
+  } catch (cause) {
+    const msg = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    return { ok: false, why: `${short(pkg)} is installed but failed to load (${msg})`, cause };
+  }
+  if (tf.findBackend('tensorflow') === null && tf.findBackendFactory('tensorflow') === null) {
+    return { ok: false, why: `${short(pkg)} loaded but registered no 'tensorflow' backend (version mismatch with @tensorflow/tfjs ${tf.version_core}?)` };
+  }
+  return { ok: true };
+}
+
+async function activate(name: BackendName): Promise<void> {
+  if (name === 'wasm' && !wasmLoaded) {
+    await import('@tensorflow/tfjs-backend-wasm');
+    wasmLoaded = true;
+  }
+  if (name === 'wasm') registerProjectKernels();
+  if (tf.getBackend() !== name || tf.findBackend(name) === null) {
+    const ok = await tf.setBackend(name);
+    if (!ok) throw new SoftsegError(`could not initialise the TF.js '${name}' backend`);
+  }
+  await tf.ready();
+}
+
+function wasmThreads(requested: number | undefined): { threads: number; note?: string } {
+  if (requested === undefined || requested <= 1) return { threads: 1 };
+  return {
+    threads: 1,
+    note: `${requested} threads requested, but wasm multithreading is unavailable in Node (upstream disables it); using 1`,
+  };
+}
+
+/**
+ * Chooses and initialises the TF.js backend. Idempotent: a second call with the same request returns the
+ * first result without re-initialising anything. Always enables TF.js production mode.
+ */
+export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
+  const requested = options.backend ?? 'auto';
+  if (!BACKEND_REQUESTS.includes(requested)) {
+    throw new SoftsegError(`unknown backend '${String(requested)}'`, { hint: `use one of ${BACKEND_REQUESTS.join(', ')}` });
+  }
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
+    throw new SoftsegError(`threads must be a positive integer, got ${String(options.threads)}`);
+  }
+  if (current && current.requested === requested && tf.getBackend() === current.name) {
+    const sameThreads = options.threads === undefined || current.name !== 'wasm' || wasmThreads(options.threads).threads === current.threads;
+    if (sameThreads) return current;
+  }
+  tf.enableProdMode();
+
+  const tried: string[] = [];
+  if (requested === 'auto' || requested === 'tensorflow') {
+    let cause: unknown;
+    for (const pkg of [TFJS_NODE_GPU, TFJS_NODE]) {
+      const r = await loadTensorflow(pkg);
+      if (r.ok) {
+        await activate('tensorflow');
+        const reason = [...tried, `using ${short(pkg)}`].join('; ');
+        current = { name: 'tensorflow', requested, reason, threads: availableParallelism(), package: pkg, projectKernels: false };
+        return current;
+      }
+      tried.push(r.why);
+      cause ??= r.cause;
+    }
+    if (requested === 'tensorflow') {
+      throw new SoftsegError(`the tensorflow backend is unavailable: ${tried.join('; ')}`, { hint: TENSORFLOW_INSTALL_HINT, cause });
+    }
+  }
+
+  const name: BackendName = requested === 'cpu' ? 'cpu' : 'wasm';
+  await activate(name);
+  let threads = 1;
+  if (name === 'wasm') {
+    const t = wasmThreads(options.threads);
+    threads = t.threads;
+    if (t.note) tried.push(t.note);
+  } else if (options.threads !== undefined && options.threads > 1) {
+    tried.push('the cpu backend is single-threaded');
+  }
+  const reason = requested === 'auto' ? [...tried, `using ${name}`].join('; ') : [`${name} requested`, ...tried].join('; ');
+  current = { name, requested, reason, threads, projectKernels: name === 'wasm', package: undefined };
+  return current;
+}
+
+/** The result of the last successful `initBackend`, if any. */
+export function currentBackend(): BackendInfo | undefined {
+  return current;
+}

@@ -1,0 +1,67 @@
+/**
+ * What every softseg command shares: the global flags (--backend, --threads), --json output, and turning
+ * library errors into one line and an exit code.
+ */
+import { Command, Flags } from '@oclif/core';
+import { SoftsegError } from '../errors.js';
+import type { BackendInfo, BackendRequest } from '../backends/select.js';
+
+// Listed here rather than imported so that loading a command (e.g. for --help) does not load TensorFlow.js.
+const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+export const backendFlags = {
+  backend: Flags.string({
+    description: 'Compute backend. auto tries tfjs-node-gpu, then tfjs-node, then the embedded wasm backend, and says which it chose.',
+    options: [...BACKEND_REQUESTS],
+    default: 'auto',
+    helpGroup: 'GLOBAL',
+    env: 'SOFTSEG_BACKEND',
+  }),
+  threads: Flags.integer({
+    description: 'Threads for the wasm backend (wasm threads are opt-in; see `softseg info`).',
+    min: 1,
+    helpGroup: 'GLOBAL',
+  }),
+};
+
+export abstract class SoftsegCommand extends Command {
+  static override enableJsonFlag = true;
+
+  /** Starts the requested backend and tells the user (stderr) which one runs and why. */
+  protected async startBackend(flags: { backend?: string; threads?: number }): Promise<BackendInfo> {
+    const { initBackend } = await import('../backends/select.js');
+    const info = await initBackend({ backend: (flags.backend ?? 'auto') as BackendRequest, threads: flags.threads });
+    if (!this.jsonEnabled()) this.logToStderr(`backend: ${info.name} (${info.reason})`);
+    return info;
+  }
+
+  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+    if (err instanceof SoftsegError) failOneLine(this, err.oneLine(), err.exitCode);
+    return super.catch(err);
+  }
+}
+
+/**
+ * Prints `Error: message` as exactly one line on stderr and exits with `code`. (oclif's this.error wraps
+ * long messages over several lines, which breaks grep and log parsers.)
+ */
+export function failOneLine(command: Command, message: string, code: number): never {
+  process.stderr.write(`Error: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  return command.exit(code);
+}
+
+/**
+ * A command whose work is planned but not in this version yet: it documents itself in --help and, when
+ * run, says so plainly and exits with code 2 rather than pretending to work.
+ */
+export function plannedCommand(summary: string, description: string, tracking: string): typeof Command {
+  return class extends Command {
+    static override summary = summary;
+    static override description = `${description}\n\nNot available yet in this version: ${tracking}.`;
+    static override strict = false;
+
+    async run(): Promise<void> {
+      failOneLine(this, `\`softseg ${this.id?.replaceAll(':', ' ')}\` is not available yet in this version (${tracking}).`, 2);
+    }
+  };
+}

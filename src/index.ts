@@ -6,5 +6,6 @@ export * from './labels/index.js';
 export * from './metrics/index.js';
 export * from './backends/index.js';
 export * from '../models/index.js';
+export * from './engine/index.js';
 export { checkCase, checkVectorFile, readVectorFile, DEFAULT_TOLERANCE, SUPPORTED_KINDS } from './reference/vectors.js';
 export type { CaseResult, Tolerance, VectorCase, VectorFile } from './reference/vectors.js';

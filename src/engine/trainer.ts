@@ -1,0 +1,214 @@
+/**
+ * The one training loop of softseg: `train`, `distill` and `ssl` differ only in the objective and the
+ * batch source they plug in. It owns the schedule, checkpoints and resume, the NaN guard, evaluation and
+ * best-model tracking, metrics.jsonl, and progress events (commands turn them into bars or log lines).
+ */
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { saveModel } from '../../models/io.js';
+import type { SegModel } from '../../models/base.js';
+import { writeFileAtomic } from '../data/fs-util.js';
+import { SoftsegError } from '../errors.js';
+import { latestCheckpoint, restoreCheckpoint, saveCheckpoint, type LoopState } from './checkpoint.js';
+import { SegOptimizer, type OptimizerConfig } from './optimizer.js';
+import { learningRateAt } from './schedule.js';
+import { NonFiniteLossError, TrainStep, checkStepFits, type Objective, type TensorBatch } from './step.js';
+
+/** A batch on the host, as the data loaders produce it (typed arrays, NHWC). */
+export interface HostBatch {
+  /** [n, h, w, 3] normalised images. */
+  images: Float32Array;
+  /** [n, h, w] class ids (ignore index for unlabeled pixels). */
+  masks?: Int32Array;
+  /** [n, h, w, C] teacher probabilities. */
+  teacherProb?: Float32Array;
+  /** [n, h, w] 1 = pixel counts for the teacher terms. */
+  keep?: Uint8Array | Float32Array;
+  /** Batch size (images). */
+  n: number;
+  /** [h, w] of every image in the batch. */
+  size: [number, number];
+  /** Number of channels of teacherProb. */
+  classes?: number;
+}
+
+/** Where batches come from. Sources are deterministic in the step, so a resumed run sees the same data. */
+export interface BatchSource {
+  next(): Promise<HostBatch>;
+  close(): Promise<void> | void;
+  /** Milliseconds the consumer has waited in next() so far (to report loader stalls). */
+  waitedMs?(): number;
+}
+
+export type TrainingEvent =
+  | { type: 'start'; step: number; steps: number; resumedFrom: string | null }
+  | { type: 'step'; step: number; steps: number; loss: number; parts: Record<string, number>; lr: number; imagesPerSec: number; loaderWaitShare: number }
+  | { type: 'eval'; step: number; metrics: Record<string, number>; best: boolean }
+  | { type: 'checkpoint'; step: number; path: string }
+  | { type: 'done'; step: number; interrupted: boolean };
+
+export interface TrainingOptions {
+  runDir: string;
+  model: SegModel;
+  objective: Objective;
+  /** Builds the batch source starting at a step (0 for a new run, the checkpoint's step on resume). */
+  makeSource: (startStep: number) => BatchSource;
+  optimizer?: OptimizerConfig;
+  steps: number;
+  warmupSteps?: number;
+  accumulate?: number;
+  /** Checkpoint every N steps (default: a tenth of the run, at least 10). */
+  checkpointEvery?: number;
+  /** Evaluate every N steps (and at the end) when `evaluate` is given. */
+  evalEvery?: number;
+  /** Validation metrics of the current model; `metric` (default mIoUD) picks the best model. */
+  evaluate?: (model: SegModel) => Promise<Record<string, number>>;
+  metric?: string;
+  /** Log a metrics line every N steps (default 10). */
+  logEvery?: number;
+  /** Continue from the latest checkpoint of runDir when there is one. */
+  resume?: boolean;
+  /** Written into softseg.json beside every saved model (architecture, classes, normalisation, config, …). */
+  metadata: Record<string, unknown>;
+  onEvent?: (event: TrainingEvent) => void;
+  /** Abort (e.g. on SIGINT) → checkpoint at the end of the current step, then return. */
+  signal?: AbortSignal;
+}
+
+export interface TrainingResult {
+  steps: number;
+  interrupted: boolean;
+  bestMetric: number | null;
+  bestStep: number | null;
+  lastLoss: number | null;
+  finalMetrics: Record<string, number> | null;
+}
+
+function toTensors(b: HostBatch): TensorBatch {
+  const [h, w] = b.size;
+  const out: TensorBatch = { images: tf.tensor4d(b.images, [b.n, h, w, 3]) };
+  if (b.masks) out.labels = tf.tensor3d(b.masks, [b.n, h, w], 'int32');
+  if (b.teacherProb) out.teacherProb = tf.tensor4d(b.teacherProb, [b.n, h, w, b.classes ?? b.teacherProb.length / (b.n * h * w)]);
+  if (b.keep) out.keep = tf.tensor3d(Float32Array.from(b.keep), [b.n, h, w]);
+  return out;
+}
+
+/** Saves a model with its softseg.json metadata into `dir` (model.json + weights.bin + softseg.json). */
+export async function saveRunModel(model: SegModel, dir: string, metadata: Record<string, unknown>): Promise<void> {
+  await saveModel(model, dir);
+  await writeFileAtomic(join(dir, 'softseg.json'), JSON.stringify(metadata, null, 2));
+}
+
+export async function train(o: TrainingOptions): Promise<TrainingResult> {
+  if (!Number.isInteger(o.steps) || o.steps < 1) throw new SoftsegError(`steps must be a positive integer, got ${o.steps}`);
+  await mkdir(o.runDir, { recursive: true });
+  const optimizer = new SegOptimizer(o.optimizer);
+  const step = new TrainStep(o.model, o.objective, optimizer, { accumulate: o.accumulate });
+  const metric = o.metric ?? 'mIoUD';
+  const checkpointEvery = o.checkpointEvery ?? Math.max(10, Math.floor(o.steps / 10));
+  const logEvery = o.logEvery ?? 10;
+  const metricsFile = join(o.runDir, 'metrics.jsonl');
+
+  let state: LoopState = { step: 0, bestMetric: null, bestStep: null };
+  let resumedFrom: string | null = null;
+  if (o.resume) {
+    resumedFrom = await latestCheckpoint(o.runDir);
+    if (resumedFrom) state = await restoreCheckpoint(resumedFrom, o.model, optimizer);
+  }
+  const log = (record: Record<string, unknown>) => appendFile(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...record }) + '\n');
+  o.onEvent?.({ type: 'start', step: state.step, steps: o.steps, resumedFrom });
+
+  const source = o.makeSource(state.step);
+  let lastLoss: number | null = null;
+  let finalMetrics: Record<string, number> | null = null;
+  let interrupted = false;
+  let windowStart = performance.now(), windowImages = 0, windowWait = source.waitedMs?.() ?? 0;
+  const partSums: Record<string, number> = {};
+  let lossSum = 0, lossCount = 0;
+
+  const evaluateNow = async () => {
+    if (!o.evaluate) return;
+    const metrics = await o.evaluate(o.model);
+    const value = metrics[metric];
+    const best = value !== undefined && Number.isFinite(value) && (state.bestMetric === null || value > state.bestMetric);
+    if (best) {
+      state.bestMetric = value!;
+      state.bestStep = state.step;
+      await saveRunModel(o.model, join(o.runDir, 'best'), { ...o.metadata, step: state.step, metrics });
+    }
+    finalMetrics = metrics;
+    await log({ type: 'eval', step: state.step, ...metrics });
+    o.onEvent?.({ type: 'eval', step: state.step, metrics, best });
+  };
+
+  try {
+    let checked = false;
+    while (state.step < o.steps) {
+      const host = await source.next();
+      if (!checked) {
+        checkStepFits(o.model, host.n, host.size[0], host.size[1], o.accumulate);
+        checked = true;
+      }
+      const lr = learningRateAt(state.step, { lr: optimizer.config.lr, totalSteps: o.steps, warmupSteps: o.warmupSteps });
+      optimizer.setLearningRate(lr);
+      const batch = toTensors(host);
+      let result;
+      try {
+        result = await step.run(batch);
+      } finally {
+        tf.dispose(Object.values(batch));
+      }
+      state.step++;
+      lastLoss = result.loss;
+      lossSum += result.loss;
+      lossCount++;
+      for (const [k, v] of Object.entries(result.parts)) partSums[k] = (partSums[k] ?? 0) + v;
+      windowImages += host.n;
+
+      if (state.step % logEvery === 0 || state.step === o.steps) {
+        const now = performance.now();
+        const waited = source.waitedMs?.() ?? 0;
+        const seconds = (now - windowStart) / 1000;
+        const parts = Object.fromEntries(Object.entries(partSums).map(([k, v]) => [k, v / lossCount]));
+        const event = {
+          type: 'step' as const, step: state.step, steps: o.steps, loss: lossSum / lossCount, parts, lr,
+          imagesPerSec: windowImages / seconds, loaderWaitShare: (waited - windowWait) / (now - windowStart),
+        };
+        await log({ type: 'train', step: state.step, loss: event.loss, ...parts, lr, imagesPerSec: event.imagesPerSec, loaderWaitShare: event.loaderWaitShare });
+        o.onEvent?.(event);
+        windowStart = now;
+        windowImages = 0;
+        windowWait = waited;
+        lossSum = 0;
+        lossCount = 0;
+        for (const k of Object.keys(partSums)) delete partSums[k];
+      }
+      if (o.evalEvery && state.step % o.evalEvery === 0 && state.step < o.steps) await evaluateNow();
+      const stop = o.signal?.aborted ?? false;
+      if (state.step % checkpointEvery === 0 || stop || state.step === o.steps) {
+        const path = await saveCheckpoint(o.runDir, o.model, optimizer, state);
+        o.onEvent?.({ type: 'checkpoint', step: state.step, path });
+      }
+      if (stop && state.step < o.steps) {
+        interrupted = true;
+        break;
+      }
+    }
+    if (!interrupted) {
+      await evaluateNow();
+      await saveRunModel(o.model, join(o.runDir, 'model'), { ...o.metadata, step: state.step, metrics: finalMetrics });
+    }
+  } catch (e) {
+    if (e instanceof NonFiniteLossError) {
+      await log({ type: 'error', step: state.step, message: e.message, parts: e.parts });
+      throw new SoftsegError(`training stopped at step ${state.step + 1}: ${e.message}; the last good checkpoint is kept`, { hint: e.hint });
+    }
+    throw e;
+  } finally {
+    await source.close();
+    optimizer.dispose();
+  }
+  o.onEvent?.({ type: 'done', step: state.step, interrupted });
+  return { steps: state.step, interrupted, bestMetric: state.bestMetric, bestStep: state.bestStep, lastLoss, finalMetrics };
+}

@@ -1,0 +1,41 @@
+// Small file-system helpers shared by the data modules: atomic writes (temp + rename) and recursive listing.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** Writes `data` to `path` through a temporary file in the same folder and a rename, creating folders. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Every file under `dir`, as paths relative to `dir` with `/` separators, sorted by code point.
+ * Hidden entries (a name starting with `.`) are skipped, so `.softseg/` and editor droppings stay out.
+ */
+export async function listFilesRecursive(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(rel: string): Promise<void> {
+    const entries = await readdir(rel ? join(dir, rel) : dir, { withFileTypes: true });
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(r);
+      else if (e.isFile() || e.isSymbolicLink()) out.push(r);
+    }
+  }
+  await walk('');
+  return out.sort(compareCodePoints);
+}
+
+/** Locale-independent string order (so ids sort the same everywhere). */
+export function compareCodePoints(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,279 @@
+// The streaming batch loader: decode ‖ augment through a p-queue with at most `prefetch` batches in flight,
+// a deterministic schedule (epoch e's order from (seed, e); sample i's augmentation from (seed, e, i)), so the
+// batch at step s is the same whether or not the run was resumed at `startStep`.
+import { performance } from 'node:perf_hooks';
+import PQueue from 'p-queue';
+import { augmentPreset, augmentSample, type AugmentOptions, type AugmentPreset } from '../augment/augment.js';
+import { IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
+import { SoftsegError } from '../errors.js';
+import type { Dataset } from './dataset.js';
+import { decodeImage, decodeMask, type DecodedImage, type DecodedMask } from './decode.js';
+import { randomFor } from './seed.js';
+
+export interface LoaderOptions {
+  batchSize: number;
+  /** Output size: S or [height, width]. */
+  crop: number | [number, number];
+  /**
+   * Augmentation: a preset name (default 'default'), options without the crop size, or false (no randomness:
+   * centred crop/pad to the crop size).
+   */
+  augment?: AugmentPreset | Omit<AugmentOptions, 'crop' | 'normalize' | 'ignoreIndex'> | false;
+  /** Reshuffle every epoch (default true). */
+  shuffle?: boolean;
+  seed?: number;
+  /** Default ImageNet; false keeps the 0..1 scale. */
+  normalize?: Normalization | false;
+  /** Batches in flight (being prepared or ready, not yet returned), default 2. */
+  prefetch?: number;
+  /** Samples decoded/augmented at once, default 2. */
+  concurrency?: number;
+  /** Keep decoded images and masks in memory after their first use. */
+  cacheImages?: boolean;
+  /** Drop the last incomplete batch of each epoch (default true). */
+  dropLast?: boolean;
+  /** The first step to return (resume). */
+  startStep?: number;
+}
+
+/** One batch: NHWC normalised images and N×H×W class ids (the ignore index marks padding and unlabeled pixels). */
+export interface Batch {
+  images: Float32Array;
+  masks?: Int32Array;
+  ids: string[];
+  /** Number of samples (the last batch of an epoch can be smaller when dropLast is false). */
+  n: number;
+  size: [number, number];
+  step: number;
+  epoch: number;
+}
+
+export interface LoaderStats {
+  batches: number;
+  /** Time the consumer spent waiting inside next(). */
+  waitMs: number;
+  /** Time from the first next() call to the latest return. */
+  totalMs: number;
+  /** waitMs / totalMs (0 before two batches). */
+  waitFraction: number;
+  /** Time spent decoding (sum over parallel jobs) and augmenting (main thread). */
+  decodeMs: number;
+  augmentMs: number;
+  samples: number;
+  inFlight: number;
+  maxInFlight: number;
+  cachedImages: number;
+}
+
+export interface Loader {
+  /** The batch of the next step. */
+  next(): Promise<Batch>;
+  /** Stops prefetching and waits for running jobs; nothing keeps the process alive afterwards. */
+  close(): Promise<void>;
+  stats(): LoaderStats;
+  /** Starts the wait/total clocks again (e.g. after warm-up). */
+  resetStats(): void;
+  readonly stepsPerEpoch: number;
+  /** The step next() returns next. */
+  readonly step: number;
+  readonly normalization: Normalization | false;
+}
+
+interface Loaded {
+  image: DecodedImage;
+  mask?: DecodedMask;
+}
+
+/** Creates a streaming loader over a data set. See {@link LoaderOptions}. */
+export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
+  const B = options.batchSize;
+  if (!Number.isInteger(B) || B < 1) throw new SoftsegError(`batch size must be a positive integer, got ${B}`);
+  const [oh, ow] = typeof options.crop === 'number' ? [options.crop, options.crop] : options.crop;
+  if (!(oh >= 1 && ow >= 1)) throw new SoftsegError(`crop size must be positive, got ${String(options.crop)}`);
+  const n = ds.items.length;
+  if (n === 0) throw new SoftsegError('the data set has no items', { file: ds.root });
+  const dropLast = options.dropLast ?? true;
+  const stepsPerEpoch = dropLast ? Math.floor(n / B) : Math.ceil(n / B);
+  if (stepsPerEpoch === 0) {
+    throw new SoftsegError(`batch size ${B} is larger than the data set (${n} items)`, { file: ds.root, hint: 'use a smaller --batch-size' });
+  }
+  const seed = (options.seed ?? 0) >>> 0;
+  const shuffle = options.shuffle ?? true;
+  const prefetch = Math.max(1, options.prefetch ?? 2);
+  const normalize = options.normalize === undefined ? IMAGENET_NORMALIZATION : options.normalize;
+  const aug = options.augment ?? 'default';
+  const augOpts: AugmentOptions =
+    aug === false
+      ? { crop: [oh, ow], scale: false, flip: 0, cropPosition: 'center' }
+      : typeof aug === 'string'
+        ? augmentPreset(aug, [oh, ow])
+        : { ...aug, crop: [oh, ow] };
+  augOpts.normalize = normalize;
+  augOpts.ignoreIndex = ds.ignoreIndex;
+  const labeled = ds.labeled && ds.items.every((it) => it.mask !== undefined);
+
+  const queue = new PQueue({ concurrency: Math.max(1, options.concurrency ?? 2) });
+  const cache = options.cacheImages ? new Map<number, Loaded>() : undefined;
+  const pending = new Map<number, Promise<Batch>>();
+  let nextStep = Math.max(0, Math.floor(options.startStep ?? 0));
+  let scheduledUpTo = nextStep; // first step not yet scheduled
+  let closed = false;
+  // Settles a next() that is still waiting when close() is called (cleared queue jobs never settle).
+  let signalClosed: (err: Error) => void = () => undefined;
+  const whenClosed = new Promise<never>((_, reject) => {
+    signalClosed = reject;
+  });
+  whenClosed.catch(() => undefined);
+
+  const st = { batches: 0, waitMs: 0, firstCall: -1, lastReturn: -1, decodeMs: 0, augmentMs: 0, samples: 0, maxInFlight: 0 };
+
+  const perms = new Map<number, Uint32Array>();
+  function permutation(epoch: number): Uint32Array {
+    let p = perms.get(epoch);
+    if (!p) {
+      const order = Array.from({ length: n }, (_, i) => i);
+      if (shuffle) randomFor(seed, 0x5eed, epoch).shuffle(order);
+      p = Uint32Array.from(order);
+      perms.set(epoch, p);
+      for (const k of perms.keys()) if (k < epoch - 1) perms.delete(k);
+    }
+    return p;
+  }
+
+  async function load(index: number): Promise<Loaded> {
+    const hit = cache?.get(index);
+    if (hit) return hit;
+    const item = ds.items[index]!;
+    const t = performance.now();
+    const [image, mask] = await Promise.all([
+      decodeImage(item.image),
+      labeled && item.mask ? decodeMask(item.mask, { palette: ds.palette }) : Promise.resolve(undefined),
+    ]);
+    st.decodeMs += performance.now() - t;
+    if (mask) {
+      if (mask.width !== image.width || mask.height !== image.height) {
+        throw new SoftsegError(`mask is ${mask.width}x${mask.height} but its image is ${image.width}x${image.height}`, {
+          file: item.mask,
+          hint: 'fix the mask, or validate with --skip-bad to leave the item out',
+        });
+      }
+      const m = mask.data;
+      for (let i = 0; i < m.length; i++) {
+        const v = m[i]!;
+        if (v >= ds.numClasses && v !== ds.ignoreIndex) {
+          throw new SoftsegError(`mask has value ${v}, not a class id (0..${ds.numClasses - 1}) nor the ignore index ${ds.ignoreIndex}`, {
+            file: item.mask,
+            hint: 'fix the mask, pass the right --num-classes/--ignore-index, or validate with --skip-bad',
+          });
+        }
+      }
+    }
+    const loaded = { image, mask };
+    if (cache && !closed) cache.set(index, loaded);
+    return loaded;
+  }
+
+  function schedule(step: number): void {
+    const epoch = Math.floor(step / stepsPerEpoch);
+    const pos = step % stepsPerEpoch;
+    const perm = permutation(epoch);
+    const indices = Array.from(perm.subarray(pos * B, Math.min((pos + 1) * B, n)));
+    const N = indices.length;
+    const plane = oh * ow;
+    const images = new Float32Array(N * plane * 3);
+    const masks = labeled ? new Int32Array(N * plane) : undefined;
+    const jobs = indices.map((index, j) =>
+      queue.add(
+        async () => {
+          if (closed) return;
+          const { image, mask } = await load(index);
+          if (closed) return;
+          const t = performance.now();
+          const out = augmentSample(
+            { image: image.data, mask: mask?.data, width: image.width, height: image.height },
+            randomFor(seed, epoch, index),
+            augOpts,
+          );
+          images.set(out.image, j * plane * 3);
+          if (masks && out.mask) {
+            const m = out.mask;
+            const o = j * plane;
+            for (let i = 0; i < plane; i++) masks[o + i] = m[i]!;
+          }
+          st.augmentMs += performance.now() - t;
+          st.samples++;
+        },
+        { priority: -step },
+      ),
+    );
+    const batch: Batch = { images, masks, ids: indices.map((i) => ds.items[i]!.id), n: N, size: [oh, ow], step, epoch };
+    const p = Promise.all(jobs).then(() => batch);
+    p.catch(() => undefined); // a prefetched batch may fail before anyone awaits it; next() rethrows
+    pending.set(step, p);
+    st.maxInFlight = Math.max(st.maxInFlight, pending.size);
+  }
+
+  function topUp(): void {
+    while (!closed && pending.size < prefetch) schedule(scheduledUpTo++);
+  }
+  topUp();
+
+  return {
+    get stepsPerEpoch() {
+      return stepsPerEpoch;
+    },
+    get step() {
+      return nextStep;
+    },
+    normalization: normalize,
+    async next(): Promise<Batch> {
+      if (closed) throw new Error('loader is closed');
+      const t0 = performance.now();
+      if (st.firstCall < 0) st.firstCall = t0;
+      const step = nextStep;
+      if (!pending.has(step)) schedule(scheduledUpTo++);
+      const p = pending.get(step)!;
+      let batch: Batch;
+      try {
+        batch = await Promise.race([p, whenClosed]);
+      } finally {
+        pending.delete(step);
+      }
+      if (closed) throw new Error('loader is closed');
+      nextStep++;
+      topUp();
+      const t1 = performance.now();
+      st.waitMs += t1 - t0;
+      st.lastReturn = t1;
+      st.batches++;
+      return batch;
+    },
+    async close(): Promise<void> {
+      closed = true;
+      signalClosed(new Error('loader is closed'));
+      queue.clear();
+      await queue.onIdle();
+      pending.clear();
+      cache?.clear();
+    },
+    stats(): LoaderStats {
+      const totalMs = st.firstCall < 0 || st.lastReturn < 0 ? 0 : st.lastReturn - st.firstCall;
+      return {
+        batches: st.batches,
+        waitMs: st.waitMs,
+        totalMs,
+        waitFraction: totalMs > 0 && st.batches > 1 ? st.waitMs / totalMs : 0,
+        decodeMs: st.decodeMs,
+        augmentMs: st.augmentMs,
+        samples: st.samples,
+        inFlight: pending.size,
+        maxInFlight: st.maxInFlight,
+        cachedImages: cache?.size ?? 0,
+      };
+    },
+    resetStats(): void {
+      Object.assign(st, { batches: 0, waitMs: 0, firstCall: -1, lastReturn: -1, decodeMs: 0, augmentMs: 0, samples: 0 });
+    },
+  };
+}
+

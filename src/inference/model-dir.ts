@@ -1,0 +1,68 @@
+/**
+ * Opening a trained model for eval/predict/label: a run directory (its model/, or best/ with `best`) or a
+ * model directory holding model.json + softseg.json.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadSegModel } from '../../models/io.js';
+import type { SegModel } from '../../models/base.js';
+import { IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
+import { SoftsegError } from '../errors.js';
+
+/** What softseg.json records about a trained model (the fields inference needs; more are kept). */
+export interface ModelMetadata {
+  architecture: string;
+  numClasses: number;
+  classes: string[];
+  ignoreIndex: number;
+  palette: [number, number, number][] | null;
+  inputSize: [number, number];
+  normalization: Normalization;
+  [key: string]: unknown;
+}
+
+export interface TrainedModel {
+  model: SegModel;
+  meta: ModelMetadata;
+  dir: string;
+}
+
+/** Resolves a run directory or model directory to the folder holding model.json. */
+export function modelDirectory(path: string, which: 'model' | 'best' = 'model'): string {
+  if (existsSync(join(path, 'model.json'))) return path;
+  for (const candidate of [which, which === 'model' ? 'best' : 'model']) {
+    if (existsSync(join(path, candidate, 'model.json'))) return join(path, candidate);
+  }
+  throw new SoftsegError('no model found (expected model.json, or a run directory with model/ or best/)', { file: path, hint: 'pass the --out folder of `softseg train`, or its model/ folder' });
+}
+
+export async function openTrainedModel(path: string, which: 'model' | 'best' = 'model'): Promise<TrainedModel> {
+  const dir = modelDirectory(path, which);
+  const model = await loadSegModel(dir);
+  let meta: Partial<ModelMetadata> = {};
+  try {
+    meta = JSON.parse(await readFile(join(dir, 'softseg.json'), 'utf8')) as ModelMetadata;
+  } catch {
+    // A bare zoo model without softseg.json: fall back to what the model itself says.
+  }
+  const numClasses = meta.numClasses ?? model.options.numClasses;
+  if (numClasses !== model.options.numClasses) {
+    model.dispose();
+    throw new SoftsegError(`softseg.json says ${numClasses} classes but the model has ${model.options.numClasses}`, { file: join(dir, 'softseg.json') });
+  }
+  return {
+    dir,
+    model,
+    meta: {
+      ...meta,
+      architecture: meta.architecture ?? model.name,
+      numClasses,
+      classes: meta.classes ?? Array.from({ length: numClasses }, (_, i) => `class ${i}`),
+      ignoreIndex: meta.ignoreIndex ?? 255,
+      palette: meta.palette ?? null,
+      inputSize: meta.inputSize ?? [model.sizeMultiple * 8, model.sizeMultiple * 8],
+      normalization: meta.normalization ?? IMAGENET_NORMALIZATION,
+    },
+  };
+}

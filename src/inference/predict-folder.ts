@@ -1,0 +1,107 @@
+/**
+ * `softseg predict`: a trained model over a folder of images (recursively) → class-id masks at the original
+ * resolution (8-bit grayscale PNG), colour visualisations, optional overlays and probability maps (.npy).
+ * Decoding the next image and writing the previous results overlap with inference; existing outputs are
+ * skipped, so an interrupted run continues where it stopped.
+ */
+import { existsSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import PQueue from 'p-queue';
+import sharp from 'sharp';
+import { normalizeImage } from '../augment/normalize.js';
+import { IMAGE_EXTENSIONS } from '../data/dataset.js';
+import { colorizeMask, decodeImage, fullPalette, writeMask } from '../data/decode.js';
+import { listFilesRecursive, writeFileAtomic } from '../data/fs-util.js';
+import { SoftsegError } from '../errors.js';
+import type { TrainedModel } from './model-dir.js';
+import { predictProbabilities, type PredictOptions } from './predict.js';
+
+export interface PredictFolderOptions extends PredictOptions {
+  overlay?: boolean;
+  probs?: boolean;
+  /** Recompute outputs that already exist (default: skip them). */
+  overwrite?: boolean;
+  onProgress?: (done: number, total: number, skipped: number) => void;
+}
+
+export interface PredictFolderResult {
+  images: number;
+  written: number;
+  skipped: number;
+  outDir: string;
+}
+
+/** A NumPy .npy (v1.0) file of float32 data with the given shape, readable with numpy.load. */
+export function encodeNpy(data: Float32Array, shape: number[]): Uint8Array {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const out = new Uint8Array(10 + header.length + data.byteLength);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
+  return out;
+}
+
+export async function predictFolder(trained: TrainedModel, imagesDir: string, outDir: string, options: PredictFolderOptions = {}): Promise<PredictFolderResult> {
+  let files: string[];
+  try {
+    files = (await listFilesRecursive(imagesDir)).filter((f) => (IMAGE_EXTENSIONS as readonly string[]).includes(extname(f).toLowerCase()));
+  } catch (e) {
+    throw new SoftsegError(`cannot read the image folder: ${(e as Error).message}`, { file: imagesDir });
+  }
+  if (files.length === 0) throw new SoftsegError('no images found (PNG, JPEG, WebP or TIFF, searched recursively)', { file: imagesDir });
+  const { meta, model } = trained;
+  const palette = fullPalette(meta.palette ?? undefined);
+  const stem = (f: string) => f.slice(0, f.length - extname(f).length);
+  const outputs = (f: string) => ({
+    mask: join(outDir, `${stem(f)}.png`),
+    color: join(outDir, 'color', `${stem(f)}.png`),
+    overlay: join(outDir, 'overlay', `${stem(f)}.jpg`),
+    probs: join(outDir, 'probs', `${stem(f)}.npy`),
+  });
+  const done = (f: string) => {
+    const o = outputs(f);
+    return existsSync(o.mask) && existsSync(o.color) && (!options.overlay || existsSync(o.overlay)) && (!options.probs || existsSync(o.probs));
+  };
+  const todo = options.overwrite ? files : files.filter((f) => !done(f));
+  const skipped = files.length - todo.length;
+  const writes = new PQueue({ concurrency: 2 });
+  let written = 0;
+  let writeError: unknown = null;
+  const load = (f: string) => decodeImage(join(imagesDir, f));
+  let next = todo.length > 0 ? load(todo[0]!) : null;
+  for (let i = 0; i < todo.length; i++) {
+    const f = todo[i]!;
+    const image = await next!;
+    next = i + 1 < todo.length ? load(todo[i + 1]!) : null;
+    const { width: w, height: h } = image;
+    const prob = predictProbabilities(model, normalizeImage(image.data, meta.normalization), h, w, options);
+    const labels = prob.argMax(-1);
+    const [classes, probs] = await Promise.all([labels.data(), options.probs ? prob.data() : Promise.resolve(null)]);
+    labels.dispose();
+    prob.dispose();
+    const mask = Uint8Array.from(classes as Int32Array);
+    const o = outputs(f);
+    // Bounded: at most a few images' outputs wait to be written while the next image runs.
+    if (writes.size > 4) await writes.onSizeLessThan(4);
+    writes.add(async () => {
+      await writeMask(o.mask, mask, w, h);
+      const rgb = colorizeMask(mask, palette);
+      await writeFileAtomic(o.color, await sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
+      if (options.overlay) {
+        const blend = new Uint8Array(rgb.length);
+        for (let j = 0; j < rgb.length; j++) blend[j] = Math.round(0.55 * image.data[j]! + 0.45 * rgb[j]!);
+        await writeFileAtomic(o.overlay, await sharp(blend, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+      }
+      if (probs) await writeFileAtomic(o.probs, encodeNpy(probs as Float32Array, [h, w, meta.numClasses]));
+      written++;
+      options.onProgress?.(written + skipped, files.length, skipped);
+    }).catch((e: unknown) => (writeError ??= e));
+    if (writeError) break;
+  }
+  await writes.onIdle();
+  if (writeError) throw writeError;
+  return { images: files.length, written, skipped, outDir };
+}

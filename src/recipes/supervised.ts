@@ -1,0 +1,213 @@
+/**
+ * Supervised training (`softseg train`): a labeled folder, a zoo model, cross-entropy + JML (optionally with
+ * uniform or boundary label smoothing), validation with the fine-grained metrics, all through the engine.
+ */
+import { writeFile, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { createModel } from '../../models/registry.js';
+import type { SegModel } from '../../models/base.js';
+import { IMAGENET_NORMALIZATION } from '../augment/normalize.js';
+import type { AugmentPreset } from '../augment/augment.js';
+import { openDataset, type Dataset } from '../data/dataset.js';
+import { createLoader } from '../data/loader.js';
+import { validateDataset } from '../data/validate.js';
+import { SoftsegError } from '../errors.js';
+import { hardLabelObjective, smoothedLabelObjective, type LossWeights } from '../losses/objectives.js';
+import type { ActiveClassesMode } from '../losses/jdt.js';
+import { evaluateDataset, scalarMetrics } from '../inference/evaluate.js';
+import { train, type BatchSource, type TrainingEvent, type TrainingResult } from '../engine/trainer.js';
+import type { Objective } from '../engine/step.js';
+import type { BackendInfo } from '../backends/select.js';
+
+export interface TrainConfig {
+  data: string;
+  val?: string;
+  model: string;
+  out: string;
+  epochs?: number;
+  steps?: number;
+  batchSize: number;
+  crop: number;
+  lr: number;
+  optimizer: 'adamw' | 'sgd';
+  weightDecay: number;
+  loss: 'ce' | 'jml' | 'ce+jml';
+  ceWeight: number;
+  jmlWeight: number;
+  /** Uniform label smoothing ε (0 = off). */
+  labelSmoothing: number;
+  bls: boolean;
+  blsKernel: number;
+  blsEpsilon: number;
+  /** Which JML reduction: per batch (mIoU^D), per image + per class (mIoU^I/mIoU^C), or all three. */
+  jmlReduction: 'batch' | 'image-class';
+  activeClasses: 'present' | 'all';
+  seed: number;
+  width: number;
+  aux: boolean;
+  numClasses?: number;
+  ignoreIndex?: number;
+  accumulate: number;
+  warmupSteps?: number;
+  evalEvery?: number;
+  checkpointEvery?: number;
+  augment: AugmentPreset | 'none';
+  skipBad: boolean;
+  cacheImages: boolean;
+  resume: boolean;
+}
+
+export const TRAIN_DEFAULTS: TrainConfig = {
+  data: '',
+  model: 'unet-lite',
+  out: '',
+  batchSize: 8,
+  crop: 128,
+  lr: 1e-3,
+  optimizer: 'adamw',
+  weightDecay: 1e-4,
+  loss: 'ce+jml',
+  ceWeight: 0.25,
+  jmlWeight: 0.75,
+  labelSmoothing: 0,
+  bls: false,
+  blsKernel: 3,
+  blsEpsilon: 0.5,
+  jmlReduction: 'batch',
+  activeClasses: 'present',
+  seed: 0,
+  width: 1,
+  aux: false,
+  accumulate: 1,
+  augment: 'default',
+  skipBad: false,
+  cacheImages: false,
+  resume: false,
+};
+
+export const TRAIN_KEYS = Object.keys({ ...TRAIN_DEFAULTS, val: 0, epochs: 0, steps: 0, numClasses: 0, ignoreIndex: 0, warmupSteps: 0, evalEvery: 0, checkpointEvery: 0 });
+
+/** Loss weights and JML options for a config; a model without an aux head puts the aux weight on its main head. */
+export function lossWeights(c: Pick<TrainConfig, 'loss' | 'ceWeight' | 'jmlWeight' | 'jmlReduction' | 'activeClasses' | 'aux'>, ignoreIndex: number): LossWeights {
+  const [ceWeight, jdtWeight] = c.loss === 'ce' ? [1, 0] : c.loss === 'jml' ? [0, 1] : [c.ceWeight, c.jmlWeight];
+  const mode: ActiveClassesMode = c.activeClasses === 'all' ? 'ALL' : 'PRESENT';
+  const reduction = c.jmlReduction === 'image-class' ? { weightPerBatch: 0, weightPerImage: 0.5, weightPerClass: 0.5 } : { weightPerBatch: 1, weightPerImage: 0, weightPerClass: 0 };
+  return {
+    ceWeight, jdtWeight,
+    mainWeight: c.aux ? 0.5 : 1, auxWeight: c.aux ? 0.5 : 0,
+    jdt: { smooth: 1, ignoreIndex, activeClassesHard: mode, activeClassesSoft: mode === 'PRESENT' ? 'PRESENT' : 'ALL', ...reduction },
+  };
+}
+
+export function supervisedObjective(c: TrainConfig, ignoreIndex: number): Objective {
+  const weights = lossWeights(c, ignoreIndex);
+  if (c.bls || c.labelSmoothing > 0) {
+    const opts = c.bls ? { ...weights, kind: 'bls' as const, kernelSize: c.blsKernel, epsilon: c.blsEpsilon } : { ...weights, kind: 'uniform' as const, epsilon: c.labelSmoothing };
+    return (out, batch) => smoothedLabelObjective(out, batch.labels!, opts);
+  }
+  return (out, batch) => hardLabelObjective(out, batch.labels!, weights);
+}
+
+function checkConfig(c: TrainConfig): void {
+  const positiveInt = (v: number | undefined, name: string) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new SoftsegError(`--${name} must be a positive integer, got ${v}`);
+  };
+  if (!c.data) throw new SoftsegError('--data is required (a folder with images/ and masks/)');
+  if (!c.out) throw new SoftsegError('--out is required (the run directory)');
+  positiveInt(c.batchSize, 'batch-size');
+  positiveInt(c.crop, 'crop');
+  positiveInt(c.steps, 'steps');
+  positiveInt(c.epochs, 'epochs');
+  positiveInt(c.accumulate, 'accumulate');
+  if (c.steps !== undefined && c.epochs !== undefined) throw new SoftsegError('give --steps or --epochs, not both');
+  if (!(c.width > 0)) throw new SoftsegError(`--width must be > 0, got ${c.width}`);
+  if (c.bls && c.labelSmoothing > 0) throw new SoftsegError('--bls and --label-smoothing are alternatives; choose one');
+}
+
+/** Opens and validates a data set, failing with one line per problem unless skipBad. */
+export async function openValidated(dir: string, c: Pick<TrainConfig, 'numClasses' | 'ignoreIndex' | 'skipBad'>, labeled = true): Promise<{ ds: Dataset; warnings: string[] }> {
+  const ds = await openDataset(resolve(dir), { labeled, numClasses: c.numClasses, ignoreIndex: c.ignoreIndex, skipBad: c.skipBad });
+  const warnings: string[] = [];
+  if (c.skipBad) {
+    if (ds.skipped && ds.skipped.count > 0) warnings.push(`${dir}: skipped ${ds.skipped.count} bad item(s) (--skip-bad)`);
+    return { ds, warnings };
+  }
+  const report = await validateDataset(ds);
+  if (report.problems.length > 0) {
+    const lines = report.problems.slice(0, 20).map((p) => `${p.file}: ${p.reason}`);
+    if (report.problems.length > 20) lines.push(`… and ${report.problems.length - 20} more`);
+    throw new SoftsegError(`${report.problems.length} problem(s) in ${dir}:\n${lines.join('\n')}`, { hint: 'fix them, or pass --skip-bad to train without those items' });
+  }
+  return { ds, warnings };
+}
+
+export interface SupervisedRun {
+  config: TrainConfig;
+  result: TrainingResult;
+  warnings: string[];
+}
+
+/** Everything `softseg train` does, as a library call. */
+export async function trainSupervised(config: TrainConfig, env: { backend: BackendInfo; version: string; onEvent?: (e: TrainingEvent) => void; onWarning?: (w: string) => void; signal?: AbortSignal }): Promise<SupervisedRun> {
+  checkConfig(config);
+  const { ds, warnings } = await openValidated(config.data, config);
+  const val = config.val ? await openValidated(config.val, { ...config, numClasses: config.numClasses ?? ds.numClasses }) : null;
+  if (val) warnings.push(...val.warnings);
+  for (const w of warnings) env.onWarning?.(w);
+  const model: SegModel = createModel(config.model, { numClasses: ds.numClasses, width: config.width, aux: config.aux, seed: config.seed });
+  if (config.crop % model.sizeMultiple !== 0) {
+    model.dispose();
+    throw new SoftsegError(`--crop ${config.crop} is not a multiple of ${model.sizeMultiple}, which ${config.model} needs`);
+  }
+  const stepsPerEpoch = Math.floor(ds.items.length / config.batchSize);
+  if (stepsPerEpoch < 1) throw new SoftsegError(`batch size ${config.batchSize} is larger than the data set (${ds.items.length} images)`, { file: ds.root });
+  const steps = config.steps ?? (config.epochs ?? 10) * stepsPerEpoch;
+  const effective: TrainConfig = { ...config, steps, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex };
+  await mkdir(config.out, { recursive: true });
+  await writeFile(join(config.out, 'config.json'), JSON.stringify(effective, null, 2));
+
+  const metadata = {
+    format: 'softseg-model',
+    formatVersion: 1,
+    architecture: config.model,
+    modelOptions: { numClasses: ds.numClasses, width: config.width, aux: config.aux },
+    classes: ds.classNames,
+    numClasses: ds.numClasses,
+    ignoreIndex: ds.ignoreIndex,
+    palette: ds.palette ?? null,
+    inputSize: [config.crop, config.crop],
+    sizeMultiple: model.sizeMultiple,
+    normalization: IMAGENET_NORMALIZATION,
+    training: effective,
+    backend: { name: env.backend.name, reason: env.backend.reason, threads: env.backend.threads },
+    versions: { softseg: env.version, tfjs: tf.version.tfjs, node: process.version },
+  };
+  const makeSource = (startStep: number): BatchSource => {
+    const loader = createLoader(ds, {
+      batchSize: config.batchSize, crop: config.crop, seed: config.seed, startStep,
+      augment: config.augment === 'none' ? false : config.augment, cacheImages: config.cacheImages,
+    });
+    return {
+      next: async () => {
+        const b = await loader.next();
+        return { images: b.images, masks: b.masks, n: b.n, size: b.size };
+      },
+      close: () => loader.close(),
+      waitedMs: () => loader.stats().waitMs,
+    };
+  };
+  try {
+    const result = await train({
+      runDir: config.out, model, objective: supervisedObjective(effective, ds.ignoreIndex), makeSource,
+      optimizer: { kind: config.optimizer, lr: config.lr, weightDecay: config.weightDecay },
+      steps, warmupSteps: config.warmupSteps, accumulate: config.accumulate,
+      checkpointEvery: config.checkpointEvery, evalEvery: val ? config.evalEvery ?? Math.max(1, Math.floor(steps / 5)) : undefined,
+      evaluate: val ? async (m) => scalarMetrics(await evaluateDataset(m, val.ds, { normalize: IMAGENET_NORMALIZATION })) : undefined,
+      resume: config.resume, metadata, onEvent: env.onEvent, signal: env.signal,
+    });
+    return { config: effective, result, warnings };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,103 @@
+// `softseg eval` and `softseg predict`: perfect and known-confusion scores, original-resolution outputs.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { createModel } from '../../models/registry.js';
+import { saveRunModel } from '../../src/engine/trainer.js';
+import { decodeMask } from '../../src/data/decode.js';
+import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
+import { repoRoot, useBackend } from '../helpers/backend.js';
+
+const exec = promisify(execFile);
+const bin = join(repoRoot, 'bin/run.js');
+let root = '';
+
+async function softseg(...args: string[]) {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { cwd: repoRoot });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+const png = (data: Uint8Array, w: number, h: number, channels: 1 | 3) => {
+  const img = sharp(Buffer.from(data), { raw: { width: w, height: h, channels } });
+  return (channels === 1 ? img.toColourspace('b-w') : img).png().toBuffer();
+};
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'softseg-eval-'));
+  // Two 4×4 images, 3 classes. Ground truth and a prediction with known confusions.
+  const gt = [
+    [0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2],
+    [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 255, 255, 255, 255],
+  ];
+  const pred = [
+    [0, 0, 1, 1, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0, 2],
+    [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 1, 1, 1, 1],
+  ];
+  for (const d of ['data/images', 'data/masks', 'pred', 'perfect']) await mkdir(join(root, d), { recursive: true });
+  await writeFile(join(root, 'data', 'dataset.json'), JSON.stringify({ classes: ['sky', 'road', 'car'] }));
+  for (let i = 0; i < 2; i++) {
+    await writeFile(join(root, 'data/images', `im${i}.png`), await png(new Uint8Array(48).fill(100), 4, 4, 3));
+    await writeFile(join(root, 'data/masks', `im${i}.png`), await png(Uint8Array.from(gt[i]!), 4, 4, 1));
+    await writeFile(join(root, 'pred', `im${i}.png`), await png(Uint8Array.from(pred[i]!), 4, 4, 1));
+  }
+  await cp(join(root, 'data/masks'), join(root, 'perfect'), { recursive: true });
+});
+
+test('eval --pred: perfect predictions score 100; known confusions give the hand-computed values', async () => {
+  const perfect = JSON.parse((await softseg('eval', '--pred', join(root, 'perfect'), '--data', join(root, 'data'), '--json')).stdout);
+  assert.equal(perfect.mIoUD, 100);
+  assert.equal(perfect.mIoUI, 100);
+  assert.equal(perfect.Acc, 100);
+
+  const r = await softseg('eval', '--pred', join(root, 'pred'), '--data', join(root, 'data'), '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const m = JSON.parse(r.stdout);
+  // Confusion over valid pixels (rows = truth): sky 12 → 11 sky, 1 road; road 8 → 6 road, 2 car; car 8 → 7 car, 1 sky.
+  assert.deepEqual(m.confusion, [[11, 1, 0], [0, 6, 2], [1, 0, 7]]);
+  const iou = [11 / (12 + 1), 6 / (8 + 1), 7 / (8 + 2)].map((v) => 100 * v);
+  iou.forEach((v, c) => assert.ok(Math.abs(m.perClassIoU[c] - v) < 1e-4));
+  assert.ok(Math.abs(m.mIoUD - (iou[0]! + iou[1]! + iou[2]!) / 3) < 1e-4);
+  assert.ok(Math.abs(m.Acc - (100 * 24) / 28) < 1e-4);
+  assert.deepEqual(m.classNames, ['sky', 'road', 'car']);
+
+  const table = await softseg('eval', '--pred', join(root, 'pred'), '--data', join(root, 'data'));
+  assert.match(table.stdout, /^2 car\s+70\.00/m);
+});
+
+test('predict writes masks at the original resolution, whole-image and by sliding window, and skips finished images', async () => {
+  await useBackend('cpu');
+  const model = createModel('mobile-unet', { numClasses: 3, seed: 1 });
+  const runDir = join(root, 'run');
+  await saveRunModel(model, join(runDir, 'model'), { architecture: 'mobile-unet', numClasses: 3, classes: ['sky', 'road', 'car'], normalization: IMAGENET_NORMALIZATION });
+  model.dispose();
+  const images = join(root, 'odd');
+  await mkdir(join(images, 'sub'), { recursive: true });
+  const rgb = new Uint8Array(37 * 45 * 3).map((_, i) => (i * 7) % 255);
+  await writeFile(join(images, 'sub', 'a.png'), await png(rgb, 45, 37, 3));
+  for (const [out, extra] of [['p1', []], ['p2', ['--max-pixels', '400', '--tile', '16']]] as const) {
+    const r = await softseg('predict', '--model', runDir, '--images', images, '--out', join(root, out), '--overlay', '--probs', '--backend', 'wasm', ...extra);
+    assert.equal(r.code, 0, r.stderr);
+    const mask = await decodeMask(join(root, out, 'sub', 'a.png'));
+    assert.deepEqual([mask.width, mask.height], [45, 37]);
+    assert.ok(mask.data.every((v) => v < 3));
+    const meta = await sharp(join(root, out, 'overlay', 'sub', 'a.jpg')).metadata();
+    assert.deepEqual([meta.width, meta.height], [45, 37]);
+    const npy = await readFile(join(root, out, 'probs', 'sub', 'a.npy'));
+    assert.match(npy.subarray(10, 80).toString(), /'shape': \(37, 45, 3\)/);
+  }
+  const again = await softseg('predict', '--model', runDir, '--images', images, '--out', join(root, 'p1'), '--json');
+  assert.equal(JSON.parse(again.stdout).skipped, 1);
+  const wrong = await softseg('predict', '--model', join(root, 'nowhere'), '--images', images, '--out', join(root, 'p3'));
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /nowhere: no model found/);
+});

@@ -1,0 +1,101 @@
+// `softseg train` as a user runs it: a generated data set, a short run, resume after a kill, bad input.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { generateShapesDataset } from '../../src/data/synthetic.js';
+import { repoRoot } from '../helpers/backend.js';
+
+const exec = promisify(execFile);
+const bin = join(repoRoot, 'bin/run.js');
+let root = '';
+
+async function softseg(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { cwd: repoRoot });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+const trainLines = async (runDir: string) =>
+  (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'train');
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'softseg-cli-train-'));
+  await generateShapesDataset(join(root, 'shapes'), { splits: { train: 16, val: 4 }, size: 32, numClasses: 4, seed: 3 });
+});
+
+test('train writes the model, metadata, checkpoints and metrics; --json reports the result', async () => {
+  const out = join(root, 'run');
+  const { code, stdout, stderr } = await softseg('train', '--data', join(root, 'shapes/train'), '--val', join(root, 'shapes/val'), '--model', 'mobile-unet',
+    '--out', out, '--steps', '6', '--crop', '32', '--batch-size', '4', '--backend', 'wasm', '--json');
+  assert.equal(code, 0, stderr);
+  const result = JSON.parse(stdout);
+  assert.equal(result.steps, 6);
+  assert.equal(result.interrupted, false);
+  assert.ok(typeof result.bestMetric === 'number');
+  const meta = JSON.parse(await readFile(join(out, 'model', 'softseg.json'), 'utf8'));
+  assert.equal(meta.architecture, 'mobile-unet');
+  assert.equal(meta.numClasses, 4);
+  assert.equal(meta.backend.name, 'wasm');
+  assert.deepEqual(meta.normalization.mean, [0.485, 0.456, 0.406]);
+  assert.equal(meta.training.steps, 6);
+  for (const f of ['model/model.json', 'model/weights.bin', 'best/model.json', 'config.json', 'checkpoints/latest.json']) assert.ok(existsSync(join(out, f)), f);
+  assert.equal((await trainLines(out)).at(-1).step, 6);
+});
+
+test('a config file sets options and flags override it', async () => {
+  const out = join(root, 'run-config');
+  const cfg = join(root, 'train.yaml');
+  await writeFile(cfg, `data: ${join(root, 'shapes/train')}\nmodel: mobile-unet\nsteps: 3\ncrop: 32\nbatch-size: 8\nlr: 0.01\n`);
+  const { code, stderr } = await softseg('train', '--config', cfg, '--out', out, '--batch-size', '4', '--backend', 'wasm');
+  assert.equal(code, 0, stderr);
+  const saved = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+  assert.equal(saved.batchSize, 4);
+  assert.equal(saved.lr, 0.01);
+  assert.equal(saved.steps, 3);
+  await writeFile(cfg, 'learning-rate: 3\n');
+  const bad = await softseg('train', '--config', cfg, '--out', out);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /unknown option "learningRate"/);
+});
+
+test('a run killed mid-training resumes with --resume and finishes with the same step count', async () => {
+  const out = join(root, 'run-killed');
+  const args = [bin, 'train', '--data', join(root, 'shapes/train'), '--model', 'mobile-unet', '--out', out, '--steps', '40', '--crop', '32', '--batch-size', '4', '--checkpoint-every', '2', '--backend', 'wasm'];
+  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: 'ignore' });
+  // Kill -9 once a checkpoint exists: at most the steps since it are lost, and it is never half-written.
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(join(out, 'checkpoints', 'latest.json')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('exit', r));
+  const latest = JSON.parse(await readFile(join(out, 'checkpoints', 'latest.json'), 'utf8'));
+  assert.ok(latest.step >= 2 && latest.step < 40);
+  const { code, stderr } = await softseg(...args.slice(1), '--resume');
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, new RegExp(`resuming from .*step-0*${latest.step} at step ${latest.step}/40`));
+  const lines = await trainLines(out);
+  assert.equal(lines.at(-1).step, 40);
+});
+
+test('bad input: a label out of range stops before training with the file named and a non-zero exit', async () => {
+  const data = join(root, 'bad');
+  await generateShapesDataset(data, { count: 4, size: 32, numClasses: 4, seed: 5 });
+  const mask = new Uint8Array(32 * 32).fill(7);
+  await sharp(Buffer.from(mask), { raw: { width: 32, height: 32, channels: 1 } }).toColourspace('b-w').png().toFile(join(data, 'masks', 'shape_0002.png'));
+  const { code, stderr } = await softseg('train', '--data', data, '--out', join(root, 'bad-run'), '--steps', '2', '--crop', '32', '--batch-size', '2', '--backend', 'wasm');
+  assert.notEqual(code, 0);
+  assert.match(stderr, /masks\/shape_0002\.png: .*value 7/);
+  assert.ok(!existsSync(join(root, 'bad-run', 'checkpoints')));
+  const skipped = await softseg('train', '--data', data, '--out', join(root, 'bad-run'), '--steps', '2', '--crop', '32', '--batch-size', '2', '--backend', 'wasm', '--skip-bad');
+  assert.equal(skipped.code, 0, skipped.stderr);
+  assert.match(skipped.stderr, /skipped 1 bad item/);
+});

@@ -6,7 +6,7 @@ import PQueue from 'p-queue';
 import { augmentPreset, augmentSample, type AugmentOptions, type AugmentPreset } from '../augment/augment.js';
 import { IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
 import { SoftsegError } from '../errors.js';
-import type { Dataset } from './dataset.js';
+import type { Dataset, DatasetItem } from './dataset.js';
 import { decodeImage, decodeMask, type DecodedImage, type DecodedMask } from './decode.js';
 import { randomFor } from './seed.js';
 
@@ -34,12 +34,24 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** The first step to return (resume). */
   startStep?: number;
+  /**
+   * Per-pixel soft labels for an item (e.g. a teacher's probabilities from the cache), HWC at the image's
+   * resolution: they get the same geometric augmentation as the image, and the batch carries them as
+   * `teacherProb` with a `keep` mask that is 0 on padding.
+   */
+  soft?: (item: DatasetItem, index: number) => Promise<{ probs: Float32Array; classes: number }>;
 }
 
 /** One batch: NHWC normalised images and N×H×W class ids (the ignore index marks padding and unlabeled pixels). */
 export interface Batch {
   images: Float32Array;
   masks?: Int32Array;
+  /** [N, H, W, C] soft labels, when the loader was given `soft`. */
+  teacherProb?: Float32Array;
+  /** [N, H, W] 1 where a pixel holds image content (0 on padding), with `soft`. */
+  keep?: Uint8Array;
+  /** Channels of teacherProb. */
+  classes?: number;
   ids: string[];
   /** Number of samples (the last batch of an epoch can be smaller when dropLast is false). */
   n: number;
@@ -182,19 +194,30 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
     const plane = oh * ow;
     const images = new Float32Array(N * plane * 3);
     const masks = labeled ? new Int32Array(N * plane) : undefined;
+    const keep = options.soft ? new Uint8Array(N * plane) : undefined;
+    const batch: Batch = { images, masks, keep, ids: indices.map((i) => ds.items[i]!.id), n: N, size: [oh, ow], step, epoch };
     const jobs = indices.map((index, j) =>
       queue.add(
         async () => {
           if (closed) return;
-          const { image, mask } = await load(index);
+          const [{ image, mask }, soft] = await Promise.all([load(index), options.soft?.(ds.items[index]!, index)]);
           if (closed) return;
           const t = performance.now();
+          if (soft && soft.probs.length !== image.width * image.height * soft.classes) {
+            throw new SoftsegError(`soft labels have ${soft.probs.length} values, expected ${image.height}×${image.width}×${soft.classes}`, { file: ds.items[index]!.image });
+          }
           const out = augmentSample(
-            { image: image.data, mask: mask?.data, width: image.width, height: image.height },
+            { image: image.data, mask: mask?.data, soft: soft?.probs, width: image.width, height: image.height },
             randomFor(seed, epoch, index),
             augOpts,
           );
           images.set(out.image, j * plane * 3);
+          if (soft && out.soft && out.keep) {
+            batch.classes = soft.classes;
+            batch.teacherProb ??= new Float32Array(N * plane * soft.classes);
+            batch.teacherProb.set(out.soft, j * plane * soft.classes);
+            keep!.set(out.keep, j * plane);
+          }
           if (masks && out.mask) {
             const m = out.mask;
             const o = j * plane;
@@ -206,7 +229,6 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
         { priority: -step },
       ),
     );
-    const batch: Batch = { images, masks, ids: indices.map((i) => ds.items[i]!.id), n: N, size: [oh, ow], step, epoch };
     const p = Promise.all(jobs).then(() => batch);
     p.catch(() => undefined); // a prefetched batch may fail before anyone awaits it; next() rethrows
     pending.set(step, p);

@@ -2,27 +2,17 @@
 // `dir/model.json` (topology + weights manifest, loadable in a browser with tf.loadLayersModel) and
 // `dir/weights.bin`. Each file is written to a temporary name and renamed into place, weights first,
 // so a reader never sees a model.json whose weights are missing or stale.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../src/errors.js';
+import { writeFileAtomic } from '../src/data/fs-util.js';
 import { wrapLayersModel, type ResolvedOptions, type SegModel } from './base.js';
 import './layers.js'; // registers the custom layers a saved model may name
 import { getArchitecture } from './registry.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
-
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
 
 function toBytes(data: tf.io.WeightData | undefined): Uint8Array {
   if (data === undefined) return new Uint8Array(0);
@@ -46,8 +36,8 @@ export async function saveModel(model: tf.LayersModel | SegModel, dir: string): 
       };
       if (artifacts.trainingConfig) modelJson.trainingConfig = artifacts.trainingConfig;
       if (artifacts.userDefinedMetadata) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
-      await writeAtomic(join(dir, WEIGHTS_BIN), weights);
-      await writeAtomic(join(dir, MODEL_JSON), JSON.stringify(modelJson));
+      await writeFileAtomic(join(dir, WEIGHTS_BIN), weights);
+      await writeFileAtomic(join(dir, MODEL_JSON), JSON.stringify(modelJson));
       return {
         modelArtifactsInfo: {
           dateSaved: new Date(),

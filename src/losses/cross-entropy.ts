@@ -1,5 +1,6 @@
 /** Cross-entropy on hard labels and temperature KL divergence to soft labels (method.md §4.3, §5.1). */
 import * as tf from '@tensorflow/tfjs';
+import { fusedHardNll, fusedNllAvailable } from './fused.js';
 import { checkLabelShape, keepMaskFromLabel, oneHotLabels, stopGradient } from './jdt.js';
 
 /** Mean over kept pixels; 0 (with a zero gradient) when no pixel is kept, where the reference would give NaN. */
@@ -10,14 +11,20 @@ function maskedMean(perPixel: tf.Tensor, keep: tf.Tensor | null): tf.Scalar {
 
 /**
  * Pixel-wise softmax cross-entropy: mean over non-ignored pixels of −ln softmax(z)[y].
- * logits [N,H,W,C], label [N,H,W] int.
+ * logits [N,H,W,C], label [N,H,W] int. `logProbs` = tf.logSoftmax(logits) when the caller already has it.
  */
-export function crossEntropy(logits: tf.Tensor, label: tf.Tensor, options: { ignoreIndex?: number | null } = {}): tf.Scalar {
+export function crossEntropy(logits: tf.Tensor, label: tf.Tensor, options: { ignoreIndex?: number | null; logProbs?: tf.Tensor } = {}): tf.Scalar {
   checkLabelShape(logits, label);
   const ignoreIndex = options.ignoreIndex === undefined ? 255 : options.ignoreIndex;
   return tf.tidy(() => {
     const c = logits.shape[3]!;
-    const logp = tf.logSoftmax(logits);
+    const logp = options.logProbs ?? tf.logSoftmax(logits);
+    if (fusedNllAvailable()) {
+      // One kernel pass instead of one-hot, multiply, sum and masking: [Σ kept nll, kept count].
+      const sums = fusedHardNll(tf.reshape(logp, [-1, c]) as tf.Tensor2D, tf.reshape(label, [-1]), ignoreIndex);
+      const [nll, count] = tf.unstack(sums);
+      return tf.div(nll!, tf.maximum(count!, 1)) as tf.Scalar;
+    }
     const nll = tf.neg(tf.sum(tf.mul(logp, oneHotLabels(label, c)), -1));
     return maskedMean(nll, ignoreIndex === null ? null : keepMaskFromLabel(label, ignoreIndex));
   });

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../errors.js';
+import { fusedJdtAvailable, fusedJdtStats } from './fused.js';
 
 /** Which classes a loss term averages over (method.md §3.4). `PROB`, `LABEL`, `BOTH` are the 2023-11 legacy modes. */
 export type ActiveClassesMode = 'ALL' | 'PRESENT' | 'PROB' | 'LABEL' | 'BOTH';
@@ -169,9 +170,10 @@ function activeMask(mode: ActiveClassesMode, maskedLabel: tf.Tensor3D, maskedPro
 
 /**
  * The JDT loss with all its intermediate quantities. `label` is hard ([N,H,W] int32) or soft
- * ([N,H,W,C] float32); `keepMask` ([N,H,W], 1 = counts) overrides the ignore index when given.
+ * ([N,H,W,C] float32); `keepMask` ([N,H,W], 1 = counts) overrides the ignore index when given. `logProbs`:
+ * tf.logSoftmax(logits) when the caller already computed it (the hard-label objective shares it with its CE term).
  */
-export function jdtLossParts(logits: tf.Tensor, label: tf.Tensor, options: JdtLossOptions = {}, keepMask?: tf.Tensor | null): JdtLossParts {
+export function jdtLossParts(logits: tf.Tensor, label: tf.Tensor, options: JdtLossOptions = {}, keepMask?: tf.Tensor | null, logProbs?: tf.Tensor): JdtLossParts {
   const o = resolveJdtOptions(options);
   checkLabelShape(logits, label);
   const [n, h, w, c] = logits.shape;
@@ -185,10 +187,28 @@ export function jdtLossParts(logits: tf.Tensor, label: tf.Tensor, options: JdtLo
   const mode = hard ? o.activeClassesHard : o.activeClassesSoft;
   const p = h * w;
 
+  if (o.norm === 1 && fusedJdtAvailable()) {
+    return tf.tidy(() => {
+      const keep = keepMask ? keepMask : null;
+      const flatLabel = hard ? tf.reshape(label, [n, p]) : tf.reshape(label, [n, p, c]);
+      // exp(log_softmax) as the reference computes it (wasm's fused Softmax is less accurate in float32).
+      const flat = tf.reshape(logits, [n, p, c]) as tf.Tensor3D;
+      const logp = logProbs ? tf.reshape(logProbs, [n, p, c]) : tf.logSoftmax(flat);
+      const prob = o.fromLogits ? (tf.exp(logp) as tf.Tensor3D) : tf.cast(flat, 'float32');
+      const s = fusedJdtStats(prob, flatLabel, keep ? tf.reshape(keep, [n, p]) : null, hard, o.ignoreIndex);
+      const maxes = (perImage: boolean): tf.Tensor => {
+        const pick = mode === 'PROB' ? s.maxProb : mode === 'BOTH' ? s.maxBoth : s.maxLabel;
+        return perImage ? pick : tf.max(pick, 0);
+      };
+      const active = (perImage: boolean): tf.Tensor => (mode === 'ALL' ? tf.onesLike(maxes(perImage)) : above(maxes(perImage), o.threshold));
+      return finishJdt(o, s.tp, s.fp, s.fn, active(false) as tf.Tensor1D, active(true) as tf.Tensor2D) as unknown as tf.TensorContainer;
+    }) as unknown as JdtLossParts;
+  }
+
   return tf.tidy(() => {
     // exp(log_softmax) as the reference computes it (wasm's fused Softmax is less accurate in float32).
     const flat = tf.reshape(logits, [n, p, c]) as tf.Tensor3D;
-    let prob = o.fromLogits ? (tf.exp(tf.logSoftmax(flat)) as tf.Tensor3D) : flat;
+    let prob = o.fromLogits ? (tf.exp(logProbs ? tf.reshape(logProbs, [n, p, c]) : tf.logSoftmax(flat)) as tf.Tensor3D) : flat;
     let y = (hard ? tf.reshape(oneHotLabels(label, c), [n, p, c]) : tf.reshape(tf.cast(label, 'float32'), [n, p, c])) as tf.Tensor3D;
     let keep: tf.Tensor | null = null;
     if (keepMask) keep = tf.cast(keepMask, 'float32');
@@ -222,6 +242,13 @@ export function jdtLossParts(logits: tf.Tensor, label: tf.Tensor, options: JdtLo
 
     const activeBatch = activeMask(mode, y, prob, o.threshold, false) as tf.Tensor1D;
     const activeImage = activeMask(mode, y, prob, o.threshold, true) as tf.Tensor2D;
+    return finishJdt(o, tp, fp, fn, activeBatch, activeImage) as unknown as tf.TensorContainer;
+  }) as unknown as JdtLossParts;
+}
+
+/** The loss from TP/FP/FN [N, C] and the active-class masks: scores, reductions and weights. */
+function finishJdt(o: ResolvedJdtOptions, tp: tf.Tensor2D, fp: tf.Tensor2D, fn: tf.Tensor2D, activeBatch: tf.Tensor1D, activeImage: tf.Tensor2D): JdtLossParts {
+  {
     const weights = o.classWeights ? tf.tensor1d(o.classWeights, 'float32') : null;
 
     const classLoss = (tpv: tf.Tensor, fpv: tf.Tensor, fnv: tf.Tensor): tf.Tensor => {
@@ -255,12 +282,12 @@ export function jdtLossParts(logits: tf.Tensor, label: tf.Tensor, options: JdtLo
       }
     }
     return { loss: total as tf.Scalar, tp, fp, fn, activePerBatch: activeBatch, activePerImage: activeImage };
-  });
+  }
 }
 
 /** The JDT loss (scalar). See {@link JdtLossOptions}; defaults give JML1, per-batch, PRESENT for hard labels. */
-export function jdtLoss(logits: tf.Tensor, label: tf.Tensor, options: JdtLossOptions = {}, keepMask?: tf.Tensor | null): tf.Scalar {
-  return tf.tidy(() => jdtLossParts(logits, label, options, keepMask).loss);
+export function jdtLoss(logits: tf.Tensor, label: tf.Tensor, options: JdtLossOptions = {}, keepMask?: tf.Tensor | null, logProbs?: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => jdtLossParts(logits, label, options, keepMask, logProbs).loss);
 }
 
 /** Jaccard Metric Loss with L1 norms (alpha = beta = 1, norm 1). */

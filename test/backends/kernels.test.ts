@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { listProjectKernels, registerProjectKernels } from '../../src/backends/index.js';
+import { projectKernels } from '../../src/backends/kernels/index.js';
+import { crossEntropy } from '../../src/losses/cross-entropy.js';
+import { jdtLoss, type JdtLossOptions } from '../../src/losses/jdt.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number[][];
@@ -161,7 +164,8 @@ describe('project kernels vs the cpu backend', () => {
     }
     assert.deepEqual(listProjectKernels().map((k) => k.kernelName).sort(), [
       'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput',
-      'Slice', 'SplitV', 'StridedSlice', 'Tile',
+      'Slice', 'SoftsegHardNll', 'SoftsegHardNll', 'SoftsegHardNllGrad', 'SoftsegHardNllGrad',
+      'SoftsegJdtStats', 'SoftsegJdtStats', 'SoftsegJdtStatsGrad', 'SoftsegJdtStatsGrad', 'SplitV', 'StridedSlice', 'Tile',
     ]);
   });
 
@@ -171,6 +175,24 @@ describe('project kernels vs the cpu backend', () => {
       for (const c of cases) await checkKernel(kernelName, c, false);
     });
   }
+  // Larger maps take Conv2DBackpropFilter's stride-1 matrix-product path (grid padding ≤ 1.35× the output),
+  // including several chunks of images and batch sizes with few divisors.
+  const bigCases: Case[] = [];
+  for (const x of [[2, 16, 16, 5], [5, 36, 34, 2]] as Shape4[]) {
+    for (const k of [1, 3, 5]) {
+      for (const d of [1, 2]) {
+        if (k === 1 && d > 1) continue;
+        for (const pad of ['same', 'valid', [[0, 0], [2, 0], [0, 1], [0, 0]]] as Pad[]) {
+          if (Array.isArray(pad) && k !== 3) continue;
+          bigCases.push({ x, k, s: 1, d, pad, cout: 6 });
+        }
+      }
+    }
+  }
+  test(`Conv2DBackpropFilter: ${bigCases.length} stride-1 cases on larger maps`, async () => {
+    for (const c of bigCases) await checkKernel('Conv2DBackpropFilter', c, false);
+  });
+
   for (const kernelName of ['DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']) {
     test(`${kernelName}: channel multipliers 1 and 2`, async () => {
       for (const c of cases) {
@@ -224,6 +246,48 @@ describe('project kernels vs the cpu backend', () => {
     }
     await sameOnBoth('stridedSlice int32 s2', () => tf.stridedSlice(make([2, 6, 6, 3], 'int32', 10), [0, 0, 0, 0], [2, 6, 6, 3], [1, 2, 2, 1]));
     x.dispose();
+  });
+
+  test('fused loss kernels (SoftsegJdtStats, SoftsegHardNll and their gradients) match the op-based losses on cpu', async () => {
+    const fusedKernels = projectKernels.filter((k) => k.kernelName.startsWith('Softseg'));
+    const jdtCases: Array<{ name: string; opts: JdtLossOptions; soft: boolean; keep: boolean; ignore: boolean }> = [
+      { name: 'hard PRESENT', opts: {}, soft: false, keep: false, ignore: true },
+      { name: 'hard ALL per-image', opts: { activeClassesHard: 'ALL', weightPerImage: 1, weightPerClass: 1 }, soft: false, keep: false, ignore: false },
+      { name: 'hard keep mask, Dice, log', opts: { alpha: 0.5, beta: 0.5, logLoss: true, smooth: 0.1 }, soft: false, keep: true, ignore: true },
+      { name: 'soft ALL', opts: {}, soft: true, keep: false, ignore: false },
+      { name: 'soft keep BOTH', opts: { activeClassesSoft: 'BOTH', gamma: 2 }, soft: true, keep: true, ignore: false },
+      { name: 'soft PROB', opts: { activeClassesSoft: 'PROB' }, soft: true, keep: true, ignore: false },
+    ];
+    for (const [n, h, w, c] of [[2, 5, 7, 4], [3, 8, 8, 11], [1, 3, 3, 2]] as Shape4[]) {
+      for (const jc of jdtCases) {
+        const f = (): tf.Tensor => {
+          const logits = tf.mul(tf.tensor4d(seeded([n, h, w, c], 11), [n, h, w, c]), 3);
+          let label: tf.Tensor;
+          if (jc.soft) label = tf.softmax(tf.tensor4d(seeded([n, h, w, c], 12), [n, h, w, c]));
+          else {
+            const ids = Int32Array.from(seeded([n, h, w], 13), (v, i) => (jc.ignore && i % 7 === 3 ? 255 : Math.floor((v + 1) * c * 0.6)));
+            label = tf.tensor3d(ids, [n, h, w], 'int32');
+          }
+          const keep = jc.keep ? tf.tensor3d(Float32Array.from(seeded([n, h, w], 14), (v) => (v > -0.5 ? 1 : 0)), [n, h, w]) : null;
+          const loss = (z: tf.Tensor): tf.Scalar => {
+            const jdt = jdtLoss(z, label, jc.opts, keep);
+            return jc.soft ? jdt : tf.add(jdt, crossEntropy(z, label, { ignoreIndex: jc.ignore ? 255 : null })) as tf.Scalar;
+          };
+          const { value, grad } = tf.valueAndGrad(loss)(logits);
+          return tf.concat([tf.reshape(value, [1]), tf.reshape(grad, [-1])]);
+        };
+        const actual = await onBackend('wasm', f);
+        for (const k of fusedKernels) tf.unregisterKernel(k.kernelName, k.backendName);
+        let expected: Result;
+        try {
+          expected = await onBackend('cpu', f);
+        } finally {
+          for (const k of fusedKernels) tf.registerKernel(k);
+        }
+        const err = relError(actual.values, expected.values);
+        assert.ok(err <= TOL, `${jc.name} [${n},${h},${w},${c}]: relative error ${err}`);
+      }
+    }
   });
 
   test('NCHW is rejected with a clear message', async () => {

@@ -5,6 +5,8 @@ import { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
 import { depthwiseConv2dNativeBackpropFilterWasm } from './depthwise-conv2d-backprop-filter.js';
 import { depthwiseConv2dNativeBackpropInputWasm } from './depthwise-conv2d-backprop-input.js';
+import { hardNllKernels } from './hard-nll.js';
+import { jdtStatsKernels } from './jdt-stats.js';
 import { rememberShipped, setUpKernel, shippedKernel } from './shipped.js';
 import { sliceWasm } from './slice.js';
 import { splitVWasm } from './split-v.js';
@@ -21,6 +23,9 @@ export const projectKernels: readonly tf.KernelConfig[] = [
   sliceWasm,
   splitVWasm,
   stridedSliceWasm,
+  // Fused loss kernels (wasm and cpu); the losses fall back to plain ops on backends without them.
+  ...jdtStatsKernels,
+  ...hardNllKernels,
 ];
 
 let registered = false;

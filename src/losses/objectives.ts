@@ -127,6 +127,8 @@ export interface KdObjectiveOptions extends LossWeights {
   teacherClasses?: Extract<ActiveClassesMode, 'ALL' | 'PRESENT'>;
   /** Use softmax(z/T) for the student inside the JML teacher term (the 2023 API); default false (current reference). */
   studentTemperatureInJml?: boolean;
+  /** Which teacher terms apply: both (default), only the temperature KL, or only JML. */
+  teacherTerms?: 'kl+jml' | 'kl' | 'jml';
 }
 
 export interface KdTargets {
@@ -138,6 +140,11 @@ export interface KdTargets {
   teacherAuxProb?: tf.Tensor | null;
   /** Extra keep mask [N,H,W] for the teacher terms (e.g. pixels inside the crop); multiplied with label ≠ ignore. */
   keepMask?: tf.Tensor | null;
+  /**
+   * The teacher terms' keep mask as it is, not combined with the label — for batches that mix labeled and
+   * unlabeled images, where unlabeled pixels carry the ignore label but still get the teacher terms.
+   */
+  teacherKeep?: tf.Tensor | null;
 }
 
 /**
@@ -164,16 +171,18 @@ export function kdObjective(outputs: HeadOutputs, targets: KdTargets, options: K
       if (w.jdtWeight > 0) parts.jml_gt_main = jdtLoss(outputs.main, label, jdt);
     }
     let keep: tf.Tensor | null = targets.keepMask ? tf.cast(targets.keepMask, 'float32') : null;
-    if (label && ignoreIndex !== null) {
+    if (targets.teacherKeep) keep = tf.cast(targets.teacherKeep, 'float32');
+    else if (label && ignoreIndex !== null) {
       const fromLabel = keepMaskFromLabel(label, ignoreIndex);
       keep = keep ? tf.mul(keep, fromLabel) : fromLabel;
     }
+    const terms = options.teacherTerms ?? 'kl+jml';
     if (w.teacherWeight > 0) {
-      if (w.ceWeight > 0) {
+      if (w.ceWeight > 0 && terms !== 'jml') {
         parts.kl_main = klDivergence(outputs.main, targets.teacherProb, { keepMask: keep, temperature });
         if (outputs.aux) parts.kl_aux = klDivergence(outputs.aux, targets.teacherAuxProb ?? targets.teacherProb, { keepMask: keep, temperature });
       }
-      if (w.jdtWeight > 0) {
+      if (w.jdtWeight > 0 && terms !== 'kl') {
         const student = options.studentTemperatureInJml && temperature !== 1 ? tf.div(outputs.main, temperature) : outputs.main;
         parts.jml_teacher_main = jdtLoss(student, targets.teacherProb, teacherJdt, keep);
       }

@@ -10,7 +10,7 @@ import type { SegModel } from '../../models/base.js';
 import { IMAGENET_NORMALIZATION } from '../augment/normalize.js';
 import type { AugmentPreset } from '../augment/augment.js';
 import { openDataset, type Dataset } from '../data/dataset.js';
-import { createLoader } from '../data/loader.js';
+import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
 import { validateDataset } from '../data/validate.js';
 import { SoftsegError } from '../errors.js';
 import { hardLabelObjective, smoothedLabelObjective, type LossWeights } from '../losses/objectives.js';
@@ -109,7 +109,7 @@ export function supervisedObjective(c: TrainConfig, ignoreIndex: number): Object
   return (out, batch) => hardLabelObjective(out, batch.labels!, weights);
 }
 
-function checkConfig(c: TrainConfig): void {
+export function checkConfig(c: TrainConfig): void {
   const positiveInt = (v: number | undefined, name: string) => {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new SoftsegError(`--${name} must be a positive integer, got ${v}`);
   };
@@ -148,46 +148,93 @@ export interface SupervisedRun {
   warnings: string[];
 }
 
-/** Everything `softseg train` does, as a library call. */
-export async function trainSupervised(config: TrainConfig, env: { backend: BackendInfo; version: string; onEvent?: (e: TrainingEvent) => void; onWarning?: (w: string) => void; signal?: AbortSignal }): Promise<SupervisedRun> {
+export interface RecipeEnv {
+  backend: BackendInfo;
+  version: string;
+  onEvent?: (e: TrainingEvent) => void;
+  onWarning?: (w: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Builds a loader-backed batch source starting at a step. */
+export function loaderSource(ds: Dataset, c: Pick<TrainConfig, 'batchSize' | 'crop' | 'seed' | 'augment' | 'cacheImages'>, startStep: number, extra: Partial<LoaderOptions> = {}): Loader {
+  return createLoader(ds, {
+    batchSize: c.batchSize, crop: c.crop, seed: c.seed, startStep,
+    augment: c.augment === 'none' ? false : c.augment, cacheImages: c.cacheImages, ...extra,
+  });
+}
+
+/**
+ * What every recipe shares once its data and objective are known: the model, the run's config.json and
+ * metadata, periodic validation, and the engine's loop. `makeSource` gets the model's size multiple checked.
+ */
+export async function launchTraining(args: {
+  config: TrainConfig;
+  ds: Dataset;
+  val: Dataset | null;
+  /** Items per epoch that define --epochs (the labeled set for train/distill). */
+  epochItems: number;
+  objective: Objective;
+  makeSource: (startStep: number) => BatchSource;
+  extraMetadata?: Record<string, unknown>;
+  env: RecipeEnv;
+}): Promise<{ config: TrainConfig; result: TrainingResult }> {
+  const { config, ds, val, env } = args;
+  const model: SegModel = createModel(config.model, { numClasses: ds.numClasses, width: config.width, aux: config.aux, seed: config.seed });
+  try {
+    if (config.crop % model.sizeMultiple !== 0) throw new SoftsegError(`--crop ${config.crop} is not a multiple of ${model.sizeMultiple}, which ${config.model} needs`);
+    const stepsPerEpoch = Math.floor(args.epochItems / config.batchSize);
+    if (stepsPerEpoch < 1) throw new SoftsegError(`batch size ${config.batchSize} is larger than the data set (${args.epochItems} images)`, { file: ds.root });
+    const steps = config.steps ?? (config.epochs ?? 10) * stepsPerEpoch;
+    const effective: TrainConfig = { ...config, steps, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex };
+    await mkdir(config.out, { recursive: true });
+    await writeFile(join(config.out, 'config.json'), JSON.stringify(effective, null, 2));
+    const metadata = {
+      format: 'softseg-model',
+      formatVersion: 1,
+      architecture: config.model,
+      modelOptions: { numClasses: ds.numClasses, width: config.width, aux: config.aux },
+      classes: ds.classNames,
+      numClasses: ds.numClasses,
+      ignoreIndex: ds.ignoreIndex,
+      palette: ds.palette ?? null,
+      inputSize: [config.crop, config.crop],
+      sizeMultiple: model.sizeMultiple,
+      normalization: IMAGENET_NORMALIZATION,
+      training: effective,
+      backend: { name: env.backend.name, reason: env.backend.reason, threads: env.backend.threads },
+      versions: { softseg: env.version, tfjs: tf.version.tfjs, node: process.version },
+      ...args.extraMetadata,
+    };
+    const result = await train({
+      runDir: config.out, model, objective: args.objective, makeSource: args.makeSource,
+      optimizer: { kind: config.optimizer, lr: config.lr, weightDecay: config.weightDecay },
+      steps, warmupSteps: config.warmupSteps, accumulate: config.accumulate,
+      checkpointEvery: config.checkpointEvery, evalEvery: val ? config.evalEvery ?? Math.max(1, Math.floor(steps / 5)) : undefined,
+      evaluate: val ? async (m) => scalarMetrics(await evaluateDataset(m, val, { normalize: IMAGENET_NORMALIZATION })) : undefined,
+      resume: config.resume, metadata, onEvent: env.onEvent, signal: env.signal,
+    });
+    return { config: effective, result };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Validates the common options and opens the training and validation sets. */
+export async function openRecipeData(config: TrainConfig, env: RecipeEnv): Promise<{ ds: Dataset; val: Dataset | null; warnings: string[] }> {
   checkConfig(config);
   const { ds, warnings } = await openValidated(config.data, config);
   const val = config.val ? await openValidated(config.val, { ...config, numClasses: config.numClasses ?? ds.numClasses }) : null;
   if (val) warnings.push(...val.warnings);
   for (const w of warnings) env.onWarning?.(w);
-  const model: SegModel = createModel(config.model, { numClasses: ds.numClasses, width: config.width, aux: config.aux, seed: config.seed });
-  if (config.crop % model.sizeMultiple !== 0) {
-    model.dispose();
-    throw new SoftsegError(`--crop ${config.crop} is not a multiple of ${model.sizeMultiple}, which ${config.model} needs`);
-  }
-  const stepsPerEpoch = Math.floor(ds.items.length / config.batchSize);
-  if (stepsPerEpoch < 1) throw new SoftsegError(`batch size ${config.batchSize} is larger than the data set (${ds.items.length} images)`, { file: ds.root });
-  const steps = config.steps ?? (config.epochs ?? 10) * stepsPerEpoch;
-  const effective: TrainConfig = { ...config, steps, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex };
-  await mkdir(config.out, { recursive: true });
-  await writeFile(join(config.out, 'config.json'), JSON.stringify(effective, null, 2));
+  return { ds, val: val?.ds ?? null, warnings };
+}
 
-  const metadata = {
-    format: 'softseg-model',
-    formatVersion: 1,
-    architecture: config.model,
-    modelOptions: { numClasses: ds.numClasses, width: config.width, aux: config.aux },
-    classes: ds.classNames,
-    numClasses: ds.numClasses,
-    ignoreIndex: ds.ignoreIndex,
-    palette: ds.palette ?? null,
-    inputSize: [config.crop, config.crop],
-    sizeMultiple: model.sizeMultiple,
-    normalization: IMAGENET_NORMALIZATION,
-    training: effective,
-    backend: { name: env.backend.name, reason: env.backend.reason, threads: env.backend.threads },
-    versions: { softseg: env.version, tfjs: tf.version.tfjs, node: process.version },
-  };
+/** Everything `softseg train` does, as a library call. */
+export async function trainSupervised(config: TrainConfig, env: RecipeEnv): Promise<SupervisedRun> {
+  const { ds, val, warnings } = await openRecipeData(config, env);
   const makeSource = (startStep: number): BatchSource => {
-    const loader = createLoader(ds, {
-      batchSize: config.batchSize, crop: config.crop, seed: config.seed, startStep,
-      augment: config.augment === 'none' ? false : config.augment, cacheImages: config.cacheImages,
-    });
+    const loader = loaderSource(ds, config, startStep);
     return {
       next: async () => {
         const b = await loader.next();
@@ -197,17 +244,9 @@ export async function trainSupervised(config: TrainConfig, env: { backend: Backe
       waitedMs: () => loader.stats().waitMs,
     };
   };
-  try {
-    const result = await train({
-      runDir: config.out, model, objective: supervisedObjective(effective, ds.ignoreIndex), makeSource,
-      optimizer: { kind: config.optimizer, lr: config.lr, weightDecay: config.weightDecay },
-      steps, warmupSteps: config.warmupSteps, accumulate: config.accumulate,
-      checkpointEvery: config.checkpointEvery, evalEvery: val ? config.evalEvery ?? Math.max(1, Math.floor(steps / 5)) : undefined,
-      evaluate: val ? async (m) => scalarMetrics(await evaluateDataset(m, val.ds, { normalize: IMAGENET_NORMALIZATION })) : undefined,
-      resume: config.resume, metadata, onEvent: env.onEvent, signal: env.signal,
-    });
-    return { config: effective, result, warnings };
-  } finally {
-    model.dispose();
-  }
+  const effective = { ...config, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex };
+  const { config: saved, result } = await launchTraining({
+    config, ds, val, epochItems: ds.items.length, objective: supervisedObjective(effective, ds.ignoreIndex), makeSource, env,
+  });
+  return { config: saved, result, warnings };
 }

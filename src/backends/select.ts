@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { SoftsegError } from '../errors.js';
 import { registerProjectKernels } from './kernels/index.js';
 import { packageStatus } from './packages.js';
+import { configureWasmThreads, planWasmThreads, shutdownThreadedWasm, threadedWasmThreads } from './threads.js';
 
 export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -15,7 +16,11 @@ export const TFJS_VERSION = '4.22.0';
 
 export interface BackendOptions {
   backend?: BackendRequest;
-  /** Worker threads for wasm (see `threads` in the result: 1 in Node, where upstream disables wasm threads). */
+  /**
+   * Threads for wasm. 1 (the default) is the stock SIMD build; 2+ opts in to the threaded-SIMD build run on
+   * worker_threads (see threads.ts), capped at the machine's logical cores and 8. `threads` in the result says
+   * what was obtained and `reason` why, if less. Fixed once a wasm backend exists in the process.
+   */
   threads?: number;
 }
 
@@ -88,14 +93,6 @@ async function activate(name: BackendName): Promise<void> {
   await tf.ready();
 }
 
-function wasmThreads(requested: number | undefined): { threads: number; note?: string } {
-  if (requested === undefined || requested <= 1) return { threads: 1 };
-  return {
-    threads: 1,
-    note: `${requested} threads requested, but wasm multithreading is unavailable in Node (upstream disables it); using 1`,
-  };
-}
-
 /**
  * Chooses and initialises the TF.js backend. Idempotent: a second call with the same request returns the
  * first result without re-initialising anything. Always enables TF.js production mode.
@@ -109,7 +106,7 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
     throw new SoftsegError(`threads must be a positive integer, got ${String(options.threads)}`);
   }
   if (current && current.requested === requested && tf.getBackend() === current.name) {
-    const sameThreads = options.threads === undefined || current.name !== 'wasm' || wasmThreads(options.threads).threads === current.threads;
+    const sameThreads = options.threads === undefined || current.name !== 'wasm' || planWasmThreads(options.threads).threads === current.threads;
     if (sameThreads) return current;
   }
   tf.enableProdMode();
@@ -134,18 +131,30 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   }
 
   const name: BackendName = requested === 'cpu' ? 'cpu' : 'wasm';
-  await activate(name);
   let threads = 1;
   if (name === 'wasm') {
-    const t = wasmThreads(options.threads);
-    threads = t.threads;
+    const t = await configureWasmThreads(options.threads);
     if (t.note) tried.push(t.note);
-  } else if (options.threads !== undefined && options.threads > 1) {
-    tried.push('the cpu backend is single-threaded');
+    await activate(name);
+    threads = threadedWasmThreads() ?? t.threads;
+  } else {
+    await activate(name);
+    if (options.threads !== undefined && options.threads > 1) tried.push('the cpu backend is single-threaded');
   }
   const reason = requested === 'auto' ? [...tried, `using ${name}`].join('; ') : [`${name} requested`, ...tried].join('; ');
   current = { name, requested, reason, threads, projectKernels: name === 'wasm', package: undefined };
   return current;
+}
+
+/**
+ * Releases what keeps a process alive or holds memory after training: with threaded wasm, disposes the backend
+ * (its tensors become invalid) and stops its worker threads. Safe to call always; a later `initBackend` starts
+ * afresh. A threaded process also exits by itself (its pool threads do not hold the event loop open).
+ */
+export function shutdownBackend(): void {
+  if (threadedWasmThreads() === undefined) return;
+  shutdownThreadedWasm();
+  current = undefined;
 }
 
 /** The result of the last successful `initBackend`, if any. */

@@ -68,12 +68,12 @@ describe('initBackend', () => {
     });
   });
 
-  test('wasm with threads > 1 reports 1 thread and why', async () => {
+  test('asking for threads once wasm already runs single-threaded keeps 1 thread and says why', async () => {
     setBackendLoaderForTesting(absent);
     const info = await initBackend({ backend: 'wasm', threads: 4 });
     assert.equal(info.name, 'wasm');
     assert.equal(info.threads, 1);
-    assert.match(info.reason, /4 threads requested, but wasm multithreading is unavailable in Node/);
+    assert.match(info.reason, /4 threads requested, but the single-threaded wasm backend is already initialised in this process; using 1/);
   });
 
   test('cpu works and bad options are SoftsegErrors', async () => {

@@ -28,7 +28,7 @@ export abstract class SoftsegCommand extends Command {
   static override enableJsonFlag = true;
 
   /** Starts the requested backend and tells the user (stderr) which one runs and why. */
-  protected async startBackend(flags: { backend?: string; threads?: number }): Promise<BackendInfo> {
+  async startBackend(flags: { backend?: string; threads?: number }): Promise<BackendInfo> {
     const { initBackend } = await import('../backends/select.js');
     const info = await initBackend({ backend: (flags.backend ?? 'auto') as BackendRequest, threads: flags.threads });
     if (!this.jsonEnabled()) this.logToStderr(`backend: ${info.name} (${info.reason})`);

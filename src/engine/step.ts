@@ -13,6 +13,8 @@ import type { SegOptimizer } from './optimizer.js';
 /** A batch as tensors: NHWC images and whatever the objective needs (labels, teacher probabilities, keep masks). */
 export type TensorBatch = {
   images: tf.Tensor4D;
+  /** The optimizer step this batch is for (0-based), for objectives that ramp a weight in. */
+  step?: number;
   labels?: tf.Tensor3D;
   teacherProb?: tf.Tensor4D;
   keep?: tf.Tensor3D;
@@ -115,7 +117,7 @@ export class TrainStep {
         parts = Object.fromEntries(Object.entries(out.parts).map(([name, t]) => [name, tf.keep(t)]));
         return out.total;
       }, vars);
-      if (micro !== batch) tf.dispose(Object.values(micro));
+      if (micro !== batch) disposeBatch(micro);
       // One read-back per micro-batch: the loss and its parts together.
       const names = Object.keys(parts);
       const stacked = tf.stack([value, ...names.map((name) => parts[name]!)]);
@@ -153,8 +155,14 @@ export class NonFiniteLossError extends SoftsegError {
   }
 }
 
+/** Disposes the tensors of a batch. */
+export function disposeBatch(batch: TensorBatch): void {
+  const tensors: (tf.Tensor | undefined)[] = [batch.images, batch.labels, batch.teacherProb, batch.keep];
+  tf.dispose(tensors.filter((t): t is tf.Tensor => t !== undefined));
+}
+
 function sliceBatch(batch: TensorBatch, start: number, size: number): TensorBatch {
-  const out: TensorBatch = { images: tf.slice(batch.images, start, size) };
+  const out: TensorBatch = { images: tf.slice(batch.images, start, size), step: batch.step };
   if (batch.labels) out.labels = tf.slice(batch.labels, start, size);
   if (batch.teacherProb) out.teacherProb = tf.slice(batch.teacherProb, start, size);
   if (batch.keep) out.keep = tf.slice(batch.keep, start, size);

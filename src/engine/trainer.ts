@@ -13,7 +13,7 @@ import { SoftsegError } from '../errors.js';
 import { latestCheckpoint, restoreCheckpoint, saveCheckpoint, type LoopState } from './checkpoint.js';
 import { SegOptimizer, type OptimizerConfig } from './optimizer.js';
 import { learningRateAt } from './schedule.js';
-import { NonFiniteLossError, TrainStep, checkStepFits, type Objective, type TensorBatch } from './step.js';
+import { NonFiniteLossError, TrainStep, checkStepFits, disposeBatch, type Objective, type TensorBatch } from './step.js';
 
 /** A batch on the host, as the data loaders produce it (typed arrays, NHWC). */
 export interface HostBatch {
@@ -152,12 +152,12 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
       }
       const lr = learningRateAt(state.step, { lr: optimizer.config.lr, totalSteps: o.steps, warmupSteps: o.warmupSteps });
       optimizer.setLearningRate(lr);
-      const batch = toTensors(host);
+      const batch = { ...toTensors(host), step: state.step };
       let result;
       try {
         result = await step.run(batch);
       } finally {
-        tf.dispose(Object.values(batch));
+        disposeBatch(batch);
       }
       state.step++;
       lastLoss = result.loss;

@@ -1,2 +1,3 @@
 export * from './config.js';
 export * from './supervised.js';
+export * from './distill.js';

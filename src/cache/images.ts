@@ -1,0 +1,36 @@
+// The images under some folders with their content hashes (the cache's image keys).
+import { join } from 'node:path';
+import { SoftsegError } from '../errors.js';
+import { IMAGE_EXTENSIONS } from '../data/dataset.js';
+import { listFilesRecursive } from '../data/fs-util.js';
+import { hashImageFile } from './store.js';
+
+export interface HashedImage {
+  path: string;
+  /** The path relative to its folder (the name used in messages). */
+  name: string;
+  hash: string;
+}
+
+/** Every image (IMAGE_EXTENSIONS) under `dirs`, recursively, with the sha256 of its bytes. */
+export async function hashImagesIn(dirs: readonly string[], onProgress?: (done: number, total: number) => void): Promise<HashedImage[]> {
+  const files: { path: string; name: string }[] = [];
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = await listFilesRecursive(dir);
+    } catch (err) {
+      throw new SoftsegError(`cannot list images: ${(err as Error).message}`, { file: dir, cause: err });
+    }
+    for (const name of names) {
+      const dot = name.lastIndexOf('.');
+      if (dot >= 0 && (IMAGE_EXTENSIONS as readonly string[]).includes(name.slice(dot).toLowerCase())) files.push({ path: join(dir, name), name });
+    }
+  }
+  const out: HashedImage[] = [];
+  for (const f of files) {
+    out.push({ ...f, hash: await hashImageFile(f.path) });
+    onProgress?.(out.length, files.length);
+  }
+  return out;
+}

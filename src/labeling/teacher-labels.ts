@@ -1,0 +1,76 @@
+/**
+ * Teacher soft labels for training: read from the cache at the requested temperature; on a miss the teacher
+ * runs on the fly and the entry is written (so the next run reads it), unless the run forbids that. The
+ * training always sees the cache's reconstruction, so a fresh and a cached run train on identical targets.
+ */
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { decodeImage } from '../data/decode.js';
+import { SoftsegError } from '../errors.js';
+import { hashImageFile, type TeacherCache } from '../cache/store.js';
+import { CorruptEntryError, DEFAULT_K } from '../cache/format.js';
+import type { Teacher } from '../teachers/teacher.js';
+
+export interface TeacherLabelsOptions {
+  temperature?: number;
+  /** Soft labels stored per pixel: top-k classes (default: the cache's default). */
+  k?: number;
+  /** A cache miss is an error instead of running the teacher. */
+  noTeacher?: boolean;
+  /** Called when the teacher had to run (for progress/logging). */
+  onMiss?: (imagePath: string) => void;
+  /** Called when an entry failed its checksum; it is then relabelled like a miss. */
+  onCorrupt?: (error: CorruptEntryError) => void;
+}
+
+export class TeacherLabels {
+  private readonly hashes = new Map<string, { key: string; hash: string }>();
+  misses = 0;
+  hits = 0;
+
+  constructor(
+    readonly cache: TeacherCache,
+    readonly fingerprint: string,
+    private readonly teacher: Teacher | null,
+    readonly numClasses: number,
+    private readonly options: TeacherLabelsOptions = {},
+  ) {}
+
+  /** Content hash of an image file, remembered per (path, size, mtime). */
+  async imageHash(path: string): Promise<string> {
+    const s = await stat(path);
+    const key = `${s.size}:${s.mtimeMs}`;
+    const known = this.hashes.get(path);
+    if (known && known.key === key) return known.hash;
+    const hash = await hashImageFile(path);
+    this.hashes.set(path, { key, hash });
+    return hash;
+  }
+
+  /** Soft labels [h, w, C] of an image at the configured temperature. */
+  async soft(imagePath: string, imageName = basename(imagePath)): Promise<{ probs: Float32Array; classes: number }> {
+    const hash = await this.imageHash(imagePath);
+    const temperature = this.options.temperature ?? 1;
+    let record = await this.cache.get(this.fingerprint, hash, { temperature, mode: 'soft' }).catch((e: unknown) => {
+      if (!(e instanceof CorruptEntryError)) throw e;
+      this.options.onCorrupt?.(e);
+      return null;
+    });
+    if (!record) {
+      if (this.options.noTeacher || !this.teacher) {
+        throw new SoftsegError(`no cached teacher output for ${imageName}`, { file: imagePath, hint: 'run `softseg label` for these images first, or drop --no-teacher to compute misses on the fly' });
+      }
+      this.options.onMiss?.(imagePath);
+      const image = await decodeImage(imagePath);
+      const probs = await this.teacher.predict(image);
+      await this.cache.put(this.fingerprint, hash, probs, { width: image.width, height: image.height, numClasses: this.numClasses, mode: 'soft', k: Math.min(this.options.k ?? DEFAULT_K, this.numClasses), imageName });
+      record = await this.cache.get(this.fingerprint, hash, { temperature, mode: 'soft' });
+      this.misses++;
+    } else this.hits++;
+    if (!record?.soft) throw new SoftsegError(`the cache entry of ${imageName} holds no soft labels (labelled with --mode pseudo?)`, { file: imagePath, hint: 'relabel with --mode soft or both' });
+    if (record.numClasses !== this.numClasses) {
+      throw new SoftsegError(`cached teacher output of ${imageName} has ${record.numClasses} classes, the data set ${this.numClasses}`, { file: imagePath });
+    }
+    return { probs: record.soft, classes: record.numClasses };
+  }
+}

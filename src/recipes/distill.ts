@@ -1,0 +1,157 @@
+/**
+ * Knowledge distillation (`softseg distill`, method.md §5): the student learns from ground truth (CE + JML)
+ * and from the teacher's soft labels (temperature KL + JML on the teacher's active classes), read from the
+ * cache with the same augmentation as the image. Unlabeled folders add images that get only the teacher terms.
+ */
+import { resolve } from 'node:path';
+import { openCache } from '../cache/store.js';
+import { openDataset, type Dataset } from '../data/dataset.js';
+import type { Loader } from '../data/loader.js';
+import { SoftsegError } from '../errors.js';
+import { TeacherLabels } from '../labeling/teacher-labels.js';
+import { kdObjective, type KdObjectiveOptions } from '../losses/objectives.js';
+import type { BatchSource, HostBatch } from '../engine/trainer.js';
+import type { Objective } from '../engine/step.js';
+import { openTeacher, type Teacher } from '../teachers/index.js';
+import { launchTraining, lossWeights, loaderSource, openRecipeData, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
+
+export interface DistillConfig extends TrainConfig {
+  teacher: string;
+  cache: string;
+  unlabeled: string[];
+  temperature: number;
+  kdLoss: 'kl+jml' | 'kl' | 'jml';
+  labelWeight: number;
+  teacherWeight: number;
+  /** Active classes of the JML teacher term: all, or those whose teacher probability exceeds `threshold`. */
+  teacherClasses: 'all' | 'present';
+  threshold: number;
+  /** Share of each batch drawn from the unlabeled folders (when given). */
+  unlabeledRatio: number;
+  /** A cache miss is an error instead of running the teacher on the fly. */
+  noTeacher: boolean;
+  /** Top-k classes kept per pixel when a miss is labelled on the fly. */
+  k?: number;
+}
+
+export const DISTILL_DEFAULTS: DistillConfig = {
+  ...TRAIN_DEFAULTS,
+  model: 'mobile-unet',
+  teacher: '',
+  cache: '',
+  unlabeled: [],
+  temperature: 1,
+  kdLoss: 'kl+jml',
+  labelWeight: 0.5,
+  teacherWeight: 0.5,
+  teacherClasses: 'present',
+  threshold: 0.01,
+  unlabeledRatio: 0.5,
+  noTeacher: false,
+};
+
+export const DISTILL_KEYS = [...TRAIN_KEYS, 'teacher', 'cache', 'unlabeled', 'temperature', 'kdLoss', 'labelWeight', 'teacherWeight', 'teacherClasses', 'threshold', 'unlabeledRatio', 'noTeacher', 'k'];
+
+/** The KD objective for a config; labeled and unlabeled images share one batch. */
+export function distillObjective(c: DistillConfig, ignoreIndex: number): Objective {
+  const w = lossWeights(c, ignoreIndex);
+  const options: KdObjectiveOptions = {
+    ...w,
+    jdt: { ...w.jdt, threshold: c.threshold },
+    temperature: c.temperature,
+    labelWeight: c.labelWeight,
+    teacherWeight: c.teacherWeight,
+    teacherClasses: c.teacherClasses === 'all' ? 'ALL' : 'PRESENT',
+    teacherTerms: c.kdLoss,
+  };
+  return (out, batch) => kdObjective(out, { label: batch.labels, teacherProb: batch.teacherProb!, teacherKeep: batch.keep }, options);
+}
+
+/** Joins a labeled and an unlabeled batch into one (unlabeled pixels carry the ignore label). */
+export function concatBatches(a: HostBatch, b: HostBatch, ignoreIndex: number): HostBatch {
+  const [h, w] = a.size;
+  const plane = h * w;
+  const C = a.classes!;
+  const images = new Float32Array((a.n + b.n) * plane * 3);
+  images.set(a.images);
+  images.set(b.images, a.images.length);
+  const masks = new Int32Array((a.n + b.n) * plane).fill(ignoreIndex);
+  if (a.masks) masks.set(a.masks);
+  if (b.masks) masks.set(b.masks, a.n * plane);
+  const teacherProb = new Float32Array((a.n + b.n) * plane * C);
+  teacherProb.set(a.teacherProb!);
+  teacherProb.set(b.teacherProb!, a.n * plane * C);
+  const keep = new Float32Array((a.n + b.n) * plane);
+  keep.set(a.keep!);
+  keep.set(b.keep!, a.n * plane);
+  return { images, masks, teacherProb, keep, classes: C, n: a.n + b.n, size: a.size };
+}
+
+/**
+ * Teacher keep mask: pixels inside the crop, and on labeled images not ignored by the ground truth (the
+ * teacher terms are restricted to non-ignored GT pixels, method.md §5.1).
+ */
+function teacherKeep(b: { keep?: Uint8Array; masks?: Int32Array; n: number; size: [number, number] }, ignoreIndex: number): Float32Array {
+  const out = new Float32Array(b.n * b.size[0] * b.size[1]);
+  for (let i = 0; i < out.length; i++) out[i] = b.keep![i]! && (!b.masks || b.masks[i] !== ignoreIndex) ? 1 : 0;
+  return out;
+}
+
+export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onMiss?: (path: string) => void }): Promise<{ config: DistillConfig; result: Awaited<ReturnType<typeof launchTraining>>['result']; teacher: Record<string, unknown>; misses: number }> {
+  if (!config.teacher) throw new SoftsegError('--teacher is required (a softseg run, a TF.js model.json or an .onnx file)');
+  if (!config.cache) throw new SoftsegError('--cache is required (the folder of cached teacher outputs, shared with `softseg label`)');
+  if (!(config.temperature > 0)) throw new SoftsegError(`--temperature must be > 0, got ${config.temperature}`);
+  if (!(config.unlabeledRatio >= 0 && config.unlabeledRatio < 1)) throw new SoftsegError(`--unlabeled-ratio must be in [0, 1), got ${config.unlabeledRatio}`);
+  const { ds, val } = await openRecipeData(config, env);
+  const unlabeled: Dataset[] = [];
+  for (const dir of config.unlabeled) {
+    const u = await openDataset(resolve(dir), { labeled: false, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex });
+    unlabeled.push(u);
+  }
+  const teacher: Teacher = await openTeacher(config.teacher, { numClasses: ds.numClasses });
+  try {
+    const cache = openCache(config.cache);
+    await cache.registerTeacher(teacher.fingerprint, teacher.describe);
+    const labels = new TeacherLabels(cache, teacher.fingerprint, config.noTeacher ? null : teacher, ds.numClasses, {
+      temperature: config.temperature, k: config.k, noTeacher: config.noTeacher, onMiss: env.onMiss,
+      onCorrupt: (e) => env.onWarning?.(`${e.message}; relabelling`),
+    });
+    const soft = (item: { image: string; id: string }) => labels.soft(item.image, item.id);
+    // Unlabeled folders merged into one item list (ids prefixed so they stay unique).
+    const pool: Dataset | null = unlabeled.length === 0 ? null : {
+      ...unlabeled[0]!,
+      items: unlabeled.flatMap((u, i) => u.items.map((it) => ({ ...it, id: `${i}/${it.id}` }))),
+    };
+    const nUnlabeled = pool ? Math.round(config.batchSize * config.unlabeledRatio) : 0;
+    const nLabeled = config.batchSize - nUnlabeled;
+    if (nLabeled < 1) throw new SoftsegError(`--unlabeled-ratio ${config.unlabeledRatio} leaves no labeled image in a batch of ${config.batchSize}`);
+    const makeSource = (startStep: number): BatchSource => {
+      const loaders: Loader[] = [loaderSource(ds, { ...config, batchSize: nLabeled }, startStep, { soft })];
+      if (pool && nUnlabeled > 0) loaders.push(loaderSource(pool, { ...config, batchSize: nUnlabeled, seed: config.seed + 1 }, startStep, { soft }));
+      return {
+        next: async () => {
+          const batches = await Promise.all(loaders.map((l) => l.next()));
+          const parts = batches.map((b): HostBatch => ({
+            images: b.images, masks: b.masks, teacherProb: b.teacherProb, classes: b.classes,
+            keep: teacherKeep(b, ds.ignoreIndex), n: b.n, size: b.size,
+          }));
+          return parts.length === 1 ? parts[0]! : concatBatches(parts[0]!, parts[1]!, ds.ignoreIndex);
+        },
+        close: async () => {
+          await Promise.all(loaders.map((l) => l.close()));
+        },
+        waitedMs: () => Math.max(...loaders.map((l) => l.stats().waitMs)),
+      };
+    };
+    const teacherMeta = { fingerprint: teacher.fingerprint, ...teacher.describe, cache: resolve(config.cache), temperature: config.temperature, kdLoss: config.kdLoss };
+    const { config: saved, result } = await launchTraining({
+      config, ds, val, epochItems: ds.items.length * (config.batchSize / nLabeled),
+      objective: distillObjective(config, ds.ignoreIndex), makeSource, env,
+      extraMetadata: { recipe: 'distill', teacher: teacherMeta },
+    });
+    return { config: { ...config, ...saved }, result, teacher: teacherMeta, misses: labels.misses };
+  } finally {
+    await teacher.dispose();
+  }
+}
+

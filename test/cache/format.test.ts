@@ -1,0 +1,150 @@
+// The entry format: round-trip fidelity, temperature reconstruction, pseudo-labels, corruption detection.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CorruptEntryError, DEFAULT_K, activeClassesOf, confidenceMap, decodeEntry, encodeEntry, parseHeader, reconstructPseudo, reconstructSoft,
+  type EncodeOptions,
+} from '../../src/cache/format.js';
+import { entryFidelity, meanKl, temperProbs } from '../../src/cache/fidelity.js';
+import { synthProbs, type SynthKind } from './synth.js';
+
+const opts = (w: number, h: number, C: number, extra: Partial<EncodeOptions> = {}): EncodeOptions =>
+  ({ width: w, height: h, numClasses: C, mode: 'soft', fingerprint: 'ab'.repeat(32), imageHash: 'cd'.repeat(32), imageName: 'dir/img.png', ...extra });
+
+async function roundTrip(kind: SynthKind, C: number, extra: Partial<EncodeOptions> = {}, sharp = 8, size = 64) {
+  const probs = synthProbs(kind, size, size, C, 3, sharp);
+  const bytes = await encodeEntry(probs, opts(size, size, C, extra));
+  const entry = await decodeEntry(bytes, 'x.sse');
+  return { probs, bytes, entry, fid: entryFidelity(probs, entry, [1, 4]) };
+}
+
+test('C = 5, default k: mean KL ≤ 1e-3 nats/pixel at T = 1 for every distribution, T = 4 close to softmax(ln p / 4)', async () => {
+  for (const kind of ['teacher', 'smooth', 'peaked', 'sparse-dirichlet', 'dirichlet'] as SynthKind[]) {
+    const { fid } = await roundTrip(kind, 5);
+    assert.ok(fid.kl['1']! <= 1e-3, `${kind}: KL ${fid.kl['1']}`);
+    assert.ok(fid.kl['4']! <= 1e-3, `${kind}: KL(T=4) ${fid.kl['4']}`);
+    assert.equal(fid.pseudoAgreement, 1, kind);
+  }
+});
+
+test('C = 21, default k: teacher-like outputs (confident and uncertain) keep mean KL ≤ 1e-3 at T = 1 and are ≥ 20× smaller than float32', async () => {
+  for (const sharp of [4, 8, 16]) {
+    const { fid, bytes } = await roundTrip('teacher', 21, {}, sharp, 128);
+    assert.ok(fid.kl['1']! <= 1e-3, `σ ${sharp}: KL ${fid.kl['1']}`);
+    assert.ok(fid.kl['4']! <= 5e-3, `σ ${sharp}: KL(T=4) ${fid.kl['4']}`);
+    assert.ok((128 * 128 * 21 * 4) / bytes.length >= 20, `σ ${sharp}: ${bytes.length} bytes`);
+  }
+});
+
+test('C = 21: fidelity is limited by the tail beyond the top k (flat Dirichlet), and improves with k', async () => {
+  const kls = [];
+  for (const k of [2, 4, 8]) kls.push((await roundTrip('dirichlet', 21, { k })).fid.kl['1']!);
+  assert.ok(kls[0]! > kls[1]! && kls[1]! > kls[2]!, kls.join(' '));
+  // peaked outputs: the tail is small, and KL with it
+  const peaked = (await roundTrip('peaked', 21)).fid.kl['1']!;
+  assert.ok(peaked < 0.02, `${peaked}`);
+  // k = C is exact up to quantisation
+  assert.ok((await roundTrip('dirichlet', 21, { k: 21 })).fid.kl['1']! < 1e-3);
+});
+
+test('every quantiser and compression round-trips; quantisation alone (k = C) costs ≪ 1e-3 nats', async () => {
+  for (const scheme of ['log8', 'sqrt8', 'log16'] as const) {
+    for (const compression of ['none', 'deflate', 'brotli'] as const) {
+      const { fid, entry } = await roundTrip('sparse-dirichlet', 5, { scheme, compression, k: 5 });
+      assert.equal(entry.header.scheme, scheme);
+      assert.equal(entry.header.compression, compression);
+      assert.ok(fid.kl['1']! < (scheme === 'log16' ? 1e-6 : 5e-4), `${scheme}/${compression}: ${fid.kl['1']}`);
+    }
+  }
+});
+
+test('temperature: reconstruction at T equals softmax(ln q / T) of the T = 1 reconstruction (exact tempering)', async () => {
+  const { entry } = await roundTrip('teacher', 21, {}, 4);
+  const q1 = reconstructSoft(entry, 1);
+  for (const T of [0.5, 2, 4]) {
+    const qT = reconstructSoft(entry, T);
+    const expect = temperProbs(q1, 21, T);
+    let maxDiff = 0;
+    for (let i = 0; i < qT.length; i++) maxDiff = Math.max(maxDiff, Math.abs(qT[i]! - expect[i]!));
+    assert.ok(maxDiff < 1e-5, `T ${T}: ${maxDiff}`);
+  }
+  // rows sum to 1
+  const q4 = reconstructSoft(entry, 4);
+  for (let p = 0; p < 64 * 64; p += 97) {
+    let s = 0;
+    for (let c = 0; c < 21; c++) s += q4[p * 21 + c]!;
+    assert.ok(Math.abs(s - 1) < 1e-5);
+  }
+});
+
+test('header: shape, classes, k, modes, names; class maxima give the active classes at any threshold', async () => {
+  const C = 6, w = 5, h = 3;
+  const probs = new Float32Array(w * h * C);
+  for (let p = 0; p < w * h; p++) {
+    probs[p * C + (p % 2)] = 0.9;
+    probs[p * C + 2] = 0.05;
+    probs[p * C + 3] = 0.049;
+    probs[p * C + 4] = 0.001;
+  }
+  const bytes = await encodeEntry(probs, opts(w, h, C, { k: 3, mode: 'both' }));
+  const hd = parseHeader(bytes);
+  assert.deepEqual([hd.width, hd.height, hd.numClasses, hd.k, hd.modes.soft, hd.modes.pseudo], [w, h, C, 3, true, true]);
+  assert.equal(hd.imageName, 'dir/img.png');
+  assert.equal(hd.fingerprint, 'ab'.repeat(32));
+  assert.deepEqual(activeClassesOf(hd.classMax), [0, 1, 2, 3]);
+  assert.deepEqual(activeClassesOf(hd.classMax, 0.0005), [0, 1, 2, 3, 4]);
+  assert.deepEqual(activeClassesOf(hd.classMax, 0.5), [0, 1]);
+  const entry = await decodeEntry(bytes);
+  const conf = confidenceMap(entry);
+  for (const v of conf) assert.ok(Math.abs(v - 0.9) < 2e-3, `${v}`);
+  assert.equal(DEFAULT_K, 4);
+});
+
+test('pseudo mode: argmax + confidence; the threshold is a read-time choice (below → 255)', async () => {
+  const C = 3, w = 4, h = 1;
+  const conf = [0.99, 0.96, 0.94, 0.5];
+  const probs = new Float32Array(w * h * C);
+  conf.forEach((c, p) => { probs[p * C + (p % C)] = c; probs[p * C + ((p + 1) % C)] = (1 - c) * 0.7; probs[p * C + ((p + 2) % C)] = (1 - c) * 0.3; });
+  for (const mode of ['pseudo', 'both'] as const) {
+    const entry = await decodeEntry(await encodeEntry(probs, opts(w, h, C, { mode })));
+    assert.equal(entry.header.k, mode === 'pseudo' ? 1 : 3);
+    const none = reconstructPseudo(entry);
+    assert.deepEqual([...none.labels], [0, 1, 2, 0]);
+    conf.forEach((c, i) => assert.ok(Math.abs(none.confidence[i]! - c) <= 0.05 * (1 - c) + 1e-4, `${mode} ${i}: ${none.confidence[i]} vs ${c}`));
+    assert.deepEqual([...reconstructPseudo(entry, 0.95).labels], [0, 1, 255, 255]);
+    assert.deepEqual([...reconstructPseudo(entry, 0.97).labels], [0, 255, 255, 255]);
+  }
+});
+
+test('corruption: a flipped byte anywhere, truncation or trailing bytes → CorruptEntryError naming the image', async () => {
+  const { bytes } = await roundTrip('teacher', 21, {}, 8, 32);
+  for (const pos of [5, 20, 60, bytes.length >> 1, bytes.length - 10, bytes.length - 1]) {
+    const bad = bytes.slice();
+    bad[pos] = bad[pos]! ^ 0x10;
+    await assert.rejects(decodeEntry(bad, 'e.sse'), (e: unknown) => {
+      assert.ok(e instanceof CorruptEntryError || (e as Error).name === 'SoftsegError', `${pos}: ${(e as Error).message}`);
+      if (e instanceof CorruptEntryError && pos > 60) assert.equal(e.imageName, 'dir/img.png');
+      return true;
+    });
+  }
+  for (const len of [10, 100, bytes.length - 1]) {
+    await assert.rejects(decodeEntry(bytes.subarray(0, len), 'e.sse'), (e: unknown) => e instanceof CorruptEntryError && e.entryPath === 'e.sse');
+  }
+  const trunc = await decodeEntry(bytes.subarray(0, bytes.length - 3), 'e.sse').catch((e: CorruptEntryError) => e);
+  assert.ok(trunc instanceof CorruptEntryError && trunc.imageName === 'dir/img.png' && /truncated/.test(trunc.message), String(trunc));
+  const longer = new Uint8Array(bytes.length + 4);
+  longer.set(bytes);
+  await assert.rejects(decodeEntry(longer), CorruptEntryError);
+});
+
+test('bad inputs are SoftsegErrors: wrong length, NaN pixels, too many classes', async () => {
+  await assert.rejects(encodeEntry(new Float32Array(10), opts(2, 2, 3)), /expected 2×2×3/);
+  const nan = new Float32Array(12).fill(NaN);
+  await assert.rejects(encodeEntry(nan, opts(2, 2, 3)), /no valid probability/);
+  await assert.rejects(encodeEntry(new Float32Array(4 * 300), opts(2, 2, 300)), /numClasses/);
+});
+
+test('KL helper: zero for identical distributions', () => {
+  const p = synthProbs('dirichlet', 4, 4, 5, 1);
+  assert.ok(Math.abs(meanKl(p, p, 5)) < 1e-12);
+});

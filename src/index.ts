@@ -17,3 +17,4 @@ export type { Teacher, TeacherImage, TeacherOptions, TeacherOutputs, TensorLayou
 export * from './labeling/index.js';
 export { checkCase, checkVectorFile, readVectorFile, DEFAULT_TOLERANCE, SUPPORTED_KINDS } from './reference/vectors.js';
 export type { CaseResult, Tolerance, VectorCase, VectorFile } from './reference/vectors.js';
+export { buildReport, gatherReport, renderReport } from './report/index.js';

@@ -1,4 +1,5 @@
 import { Args, Flags } from '@oclif/core';
+import { teacherPreprocessingFlags } from '../../src/cli/teacher-flags.js';
 import { SoftsegCommand, backendFlags } from '../../src/cli/base.js';
 import type { VerifyResult } from '../../src/cache/store.js';
 import type { TeacherFidelityResult } from '../../src/cache/fidelity.js';
@@ -20,11 +21,7 @@ With --teacher and --images, also re-runs the teacher on a seeded sample of --sa
     images: Flags.string({ description: 'Folder of the images the cache was labeled from (with --teacher).', multiple: true }),
     sample: Flags.integer({ description: 'Images to re-run the teacher on.', default: 10, min: 1 }),
     seed: Flags.integer({ description: 'Seed of the sample.', default: 0 }),
-    size: Flags.string({ description: 'Teacher run size, as for `softseg label` (e.g. 512 or 512x1024).' }),
-    layout: Flags.string({ description: 'Teacher tensor layout, as for `softseg label`.', options: ['nchw', 'nhwc'] }),
-    mean: Flags.string({ description: 'Teacher normalisation mean (comma-separated RGB), as for `softseg label`.' }),
-    std: Flags.string({ description: 'Teacher normalisation std (comma-separated RGB), as for `softseg label`.' }),
-    tta: Flags.string({ description: 'Teacher test-time augmentation, as for `softseg label` (e.g. flip,scales=0.75,1,1.25).' }),
+    ...teacherPreprocessingFlags,
   };
 
   async run(): Promise<VerifyOutput> {
@@ -45,24 +42,15 @@ With --teacher and --images, also re-runs the teacher on a seeded sample of --sa
     return result;
   }
 
-  private async fidelity(cache: import('../../src/cache/store.js').TeacherCache, flags: { teacher: string; images: string[]; sample: number; seed: number; size?: string; layout?: string; mean?: string; std?: string; tta?: string; backend?: string; threads?: number }): Promise<TeacherFidelityResult> {
-    const { SoftsegError } = await import('../../src/errors.js');
-    const nums = (s: string | undefined, what: string) => {
-      if (s === undefined) return undefined;
-      const v = s.split(',').map(Number);
-      if (v.some((x) => !Number.isFinite(x))) throw new SoftsegError(`--${what} must be comma-separated numbers (got ${s})`);
-      return v;
-    };
-    const size = flags.size === undefined ? undefined : flags.size.split('x').map(Number);
+  private async fidelity(cache: import('../../src/cache/store.js').TeacherCache, flags: { teacher: string; images: string[]; sample: number; seed: number; size?: string; layout?: string; mean?: string; std?: string; tta?: string; outputs?: string; backend?: string; threads?: number }): Promise<TeacherFidelityResult> {
     await this.startBackend(flags);
-    const { openTeacher, parseTta } = await import('../../src/teachers/index.js');
+    const { openTeacher } = await import('../../src/teachers/index.js');
+    const { SoftsegError } = await import('../../src/errors.js');
+    const { teacherOptionsFromFlags } = await import('../../src/cli/teacher-flags.js');
     const { decodeImage } = await import('../../src/data/decode.js');
     const { hashImagesIn } = await import('../../src/cache/images.js');
     const { teacherFidelity } = await import('../../src/cache/fidelity.js');
-    const teacher = await openTeacher(flags.teacher, {
-      size: size && (size.length === 1 ? size[0] : [size[0]!, size[1]!]), layout: flags.layout as 'nchw' | 'nhwc' | undefined,
-      mean: nums(flags.mean, 'mean'), std: nums(flags.std, 'std'), tta: flags.tta ? parseTta(flags.tta) : undefined,
-    });
+    const teacher = await openTeacher(flags.teacher, await teacherOptionsFromFlags(flags));
     try {
       const images = await hashImagesIn(flags.images);
       const progress = this.jsonEnabled() ? null : (await import('../../src/cli/progress.js')).ProgressCounter;

@@ -1,1 +1,2 @@
 export * from './teacher-labels.js';
+export * from './label-folder.js';

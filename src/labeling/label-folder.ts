@@ -1,0 +1,113 @@
+/**
+ * `softseg label`: a teacher over image folders into the cache, once per image. Decoding the next batch,
+ * teacher inference and encoding + writing entries overlap (p-queue); entries that are already valid are
+ * skipped (a killed run resumes), and `shard i/n` splits the images by content hash so several processes
+ * or machines sharing one cache directory label disjoint parts.
+ */
+import PQueue from 'p-queue';
+import { decodeImage, type DecodedImage } from '../data/decode.js';
+import { SoftsegError } from '../errors.js';
+import { DEFAULT_K, type CacheMode } from '../cache/format.js';
+import { hashImagesIn, type HashedImage } from '../cache/images.js';
+import type { TeacherCache } from '../cache/store.js';
+import type { Teacher } from '../teachers/teacher.js';
+
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/** Parses `i/n` (1-based i, as people count shards: 1/2 and 2/2). */
+export function parseShard(text: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) throw new SoftsegError(`--shard must be i/n with 1 ≤ i ≤ n (e.g. 1/4), got ${text}`);
+  return { index: index - 1, count };
+}
+
+/** Whether an image (by content hash) belongs to a shard: the same answer on every machine. */
+export function inShard(hash: string, shard: Shard): boolean {
+  return parseInt(hash.slice(0, 8), 16) % shard.count === shard.index;
+}
+
+export interface LabelOptions {
+  mode?: CacheMode;
+  /** Top-k classes per pixel for soft labels. */
+  k?: number;
+  shard?: Shard;
+  /** Images sent to the teacher at once (same-size images share one forward pass). */
+  batchSize?: number;
+  /** Relabel images that already have valid entries. */
+  overwrite?: boolean;
+  onProgress?: (done: number, total: number) => void;
+  /** Hashing all images first can take a moment on big folders. */
+  onHashing?: (done: number, total: number) => void;
+}
+
+export interface LabelResult {
+  /** Images found in the folders. */
+  images: number;
+  /** Images of this shard. */
+  inShard: number;
+  /** Newly labelled now. */
+  labelled: number;
+  /** Already valid in the cache (skipped). */
+  skipped: number;
+  /** Seconds spent, and images labelled per second. */
+  seconds: number;
+  imagesPerSec: number;
+  /** Bytes written. */
+  bytes: number;
+  fingerprint: string;
+}
+
+export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: readonly string[], o: LabelOptions = {}): Promise<LabelResult> {
+  const started = performance.now();
+  const all = await hashImagesIn(dirs, o.onHashing);
+  if (all.length === 0) throw new SoftsegError('no images found (PNG, JPEG, WebP or TIFF, searched recursively)', { file: dirs.join(', ') });
+  // Identical files (same content) are one cache entry.
+  const unique = [...new Map(all.map((im) => [im.hash, im])).values()];
+  const mine = o.shard ? unique.filter((im) => inShard(im.hash, o.shard!)) : unique;
+  await cache.registerTeacher(teacher.fingerprint, teacher.describe);
+  const todo: HashedImage[] = [];
+  for (const im of mine) if (o.overwrite || !(await cache.has(teacher.fingerprint, im.hash))) todo.push(im);
+  const skipped = mine.length - todo.length;
+  const mode = o.mode ?? 'soft';
+  const k = Math.min(o.k ?? DEFAULT_K, teacher.numClasses);
+  const B = Math.max(1, o.batchSize ?? 8);
+  const writes = new PQueue({ concurrency: 2 });
+  let labelled = 0, bytes = 0;
+  let failure: unknown = null;
+  const decodeBatch = (start: number) =>
+    Promise.all(todo.slice(start, start + B).map(async (im) => {
+      try {
+        return await decodeImage(im.path);
+      } catch (e) {
+        throw e instanceof SoftsegError ? e : new SoftsegError(`cannot decode image: ${(e as Error).message}`, { file: im.path });
+      }
+    }));
+  let next: Promise<DecodedImage[]> | null = todo.length > 0 ? decodeBatch(0) : null;
+  o.onProgress?.(skipped, mine.length);
+  for (let start = 0; start < todo.length && !failure; start += B) {
+    const images = await next!;
+    next = start + B < todo.length ? decodeBatch(start + B) : null;
+    next?.catch(() => undefined); // surfaced when awaited
+    const probs = await teacher.predictBatch(images);
+    // Writing is bounded: at most two batches of entries wait while the next batch runs.
+    if (writes.size > 2 * B) await writes.onSizeLessThan(B);
+    images.forEach((image, j) => {
+      const im = todo[start + j]!;
+      writes
+        .add(async () => {
+          bytes += await cache.put(teacher.fingerprint, im.hash, probs[j]!, { width: image.width, height: image.height, numClasses: teacher.numClasses, mode, k, imageName: im.name });
+          labelled++;
+          o.onProgress?.(skipped + labelled, mine.length);
+        })
+        .catch((e: unknown) => (failure ??= e));
+    });
+  }
+  await writes.onIdle();
+  if (failure) throw failure;
+  const seconds = (performance.now() - started) / 1000;
+  return { images: all.length, inShard: mine.length, labelled, skipped, seconds, imagesPerSec: labelled / seconds, bytes, fingerprint: teacher.fingerprint };
+}

@@ -1,7 +1,8 @@
 // Opening a data set folder: `images/` (+ `masks/` when labeled) paired by relative path stem, plus the optional
 // `dataset.json` (class names, number of classes, ignore index, palette). Items come out sorted by id.
 import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 import { SoftsegError } from '../errors.js';
 import { compareCodePoints, listFilesRecursive } from './fs-util.js';
 import type { Rgb } from './decode.js';
@@ -258,4 +259,26 @@ export async function openDataset(dir: string, options: OpenDatasetOptions = {})
     return dropBadItems(ds, report.problems);
   }
   return ds;
+}
+
+/**
+ * Opens a folder of unlabeled images: a data set folder with images/ (and maybe dataset.json), or simply a
+ * folder of image files (searched recursively).
+ */
+export async function openUnlabeled(dir: string, options: { numClasses: number; ignoreIndex?: number }): Promise<Dataset> {
+  const root = resolve(dir);
+  if (existsSync(join(root, 'images'))) return openDataset(root, { labeled: false, numClasses: options.numClasses, ignoreIndex: options.ignoreIndex });
+  let files: string[];
+  try {
+    files = await listFilesRecursive(root);
+  } catch (e) {
+    throw new SoftsegError(`cannot read the folder: ${(e as Error).message}`, { file: root });
+  }
+  const items = files
+    .filter((f) => (IMAGE_EXTENSIONS as readonly string[]).includes(extname(f).toLowerCase()))
+    .map((f) => ({ id: f.slice(0, f.length - extname(f).length), image: join(root, f) }));
+  if (items.length === 0) throw new SoftsegError('no images found (PNG, JPEG, WebP or TIFF, searched recursively)', { file: root });
+  return {
+    root, labeled: false, items, numClasses: options.numClasses, classNames: [], ignoreIndex: options.ignoreIndex ?? DEFAULT_IGNORE_INDEX, scanProblems: [],
+  };
 }

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { openCache } from '../cache/store.js';
-import { openDataset, type Dataset } from '../data/dataset.js';
+import { openUnlabeled, type Dataset } from '../data/dataset.js';
 import type { Loader } from '../data/loader.js';
 import { SoftsegError } from '../errors.js';
 import { TeacherLabels } from '../labeling/teacher-labels.js';
@@ -105,8 +105,7 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
   const { ds, val } = await openRecipeData(config, env);
   const unlabeled: Dataset[] = [];
   for (const dir of config.unlabeled) {
-    const u = await openDataset(resolve(dir), { labeled: false, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex });
-    unlabeled.push(u);
+    unlabeled.push(await openUnlabeled(dir, { numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex }));
   }
   const teacher: Teacher = await openTeacher(config.teacher, { numClasses: ds.numClasses });
   try {

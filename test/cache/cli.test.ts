@@ -1,30 +1,16 @@
 // `softseg cache info | verify | prune` as a user runs them (needs `npm run build`).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { hashImageFile, openCache } from '../../src/cache/store.js';
 import { synthProbs } from './synth.js';
-import { repoRoot } from '../helpers/backend.js';
+import { softseg } from '../helpers/cli.js';
 
-const exec = promisify(execFile);
-const bin = join(repoRoot, 'bin/run.js');
 const FP_A = 'c3'.repeat(32), FP_B = 'd4'.repeat(32);
 let root = '', cacheDir = '', imgDir = '';
 const hashes: string[] = [];
-
-async function softseg(...args: string[]) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { cwd: repoRoot });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'softseg-cache-cli-'));

@@ -1,23 +1,9 @@
 // The CLI as a user runs it: the compiled bin (npm test builds first).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { repoRoot } from '../helpers/backend.js';
-
-const exec = promisify(execFile);
-const bin = join(repoRoot, 'bin/run.js');
-
-async function softseg(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { cwd: repoRoot, env: { ...process.env, SOFTSEG_BACKEND: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+import { softseg } from '../helpers/cli.js';
 
 test('--help lists every topic', async () => {
   const { code, stdout, stderr } = await softseg('--help');

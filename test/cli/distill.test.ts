@@ -1,31 +1,18 @@
 // `softseg distill`: cache misses run the teacher and are written; a full cache needs no teacher run.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { createModel } from '../../models/registry.js';
 import { saveRunModel } from '../../src/engine/trainer.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
 import { openCache } from '../../src/cache/store.js';
-import { repoRoot, useBackend } from '../helpers/backend.js';
+import { useBackend } from '../helpers/backend.js';
+import { softseg } from '../helpers/cli.js';
 
-const exec = promisify(execFile);
-const bin = join(repoRoot, 'bin/run.js');
 let root = '';
-
-async function softseg(...args: string[]) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { cwd: repoRoot });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'softseg-distill-'));

@@ -1,31 +1,18 @@
 // `softseg eval` and `softseg predict`: perfect and known-confusion scores, original-resolution outputs.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { createModel } from '../../models/registry.js';
 import { saveRunModel } from '../../src/engine/trainer.js';
 import { decodeMask } from '../../src/data/decode.js';
 import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
-import { repoRoot, useBackend } from '../helpers/backend.js';
+import { useBackend } from '../helpers/backend.js';
+import { softseg } from '../helpers/cli.js';
 
-const exec = promisify(execFile);
-const bin = join(repoRoot, 'bin/run.js');
 let root = '';
-
-async function softseg(...args: string[]) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { cwd: repoRoot });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 const png = (data: Uint8Array, w: number, h: number, channels: 1 | 3) => {
   const img = sharp(Buffer.from(data), { raw: { width: w, height: h, channels } });

@@ -2,29 +2,17 @@
 // resumes, and a corrupt entry is relabelled.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { openCache, type TeacherCache } from '../../src/cache/store.js';
 import { saveTinyNetLayers, tinyNetOnnx, tinyNetWeights, writeBytes } from '../teachers/nets.js';
 import { repoRoot } from '../helpers/backend.js';
+import { bin, softseg } from '../helpers/cli.js';
 
-const exec = promisify(execFile);
-const bin = join(repoRoot, 'bin/run.js');
 let root = '';
-
-async function softseg(...args: string[]) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { cwd: repoRoot });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 /** Entry file contents keyed by image hash. */
 async function entryBytes(cache: TeacherCache): Promise<Map<string, Buffer>> {

@@ -1,29 +1,17 @@
 // `softseg train` as a user runs it: a generated data set, a short run, resume after a kill, bad input.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { repoRoot } from '../helpers/backend.js';
+import { bin, softseg } from '../helpers/cli.js';
 
-const exec = promisify(execFile);
-const bin = join(repoRoot, 'bin/run.js');
 let root = '';
-
-async function softseg(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { cwd: repoRoot });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 const trainLines = async (runDir: string) =>
   (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'train');

@@ -20,6 +20,11 @@ export interface AugmentOptions extends PhotometricOptions {
   normalize?: Normalization | false;
   /** Mask padding value (default 255). */
   ignoreIndex?: number;
+  /**
+   * A second, strongly augmented view of the same crop (semi-supervised student view): the same geometry,
+   * these photometric options instead of the sample's own (drawn after them), returned as `strongImage`.
+   */
+  strongView?: PhotometricOptions | false;
 }
 
 /** Option presets (without the crop size). `strong` is meant for semi-supervised student views. */
@@ -103,8 +108,15 @@ export function augmentSample(sample: Sample, rng: Random, opts: AugmentOptions)
     flip,
     ignoreIndex: opts.ignoreIndex ?? 255,
   });
+  const strong = opts.strongView ? warped.image.slice() : undefined;
+  const normalize = opts.normalize === undefined ? IMAGENET_NORMALIZATION : opts.normalize;
   applyPhotometric(warped.image, ow, warped.valid, opts, rng);
-  finish(warped.image, ow, warped.valid, opts.normalize === undefined ? IMAGENET_NORMALIZATION : opts.normalize);
+  finish(warped.image, ow, warped.valid, normalize);
+  if (strong && opts.strongView) {
+    applyPhotometric(strong, ow, warped.valid, opts.strongView, rng);
+    finish(strong, ow, warped.valid, normalize);
+    return { ...warped, strongImage: strong, width: ow, height: oh };
+  }
   return { ...warped, width: ow, height: oh };
 }
 

@@ -26,6 +26,8 @@ export interface ValidRect {
 export interface AugmentedSample {
   /** RGB HWC, normalised (or on the 0..1 scale with normalize: false); padding is 0. */
   image: Float32Array;
+  /** The strongly augmented view of the same crop, when the options asked for one (`strongView`). */
+  strongImage?: Float32Array;
   /** Padding is the ignore index. */
   mask?: Uint8Array;
   /** Padding is 0. */

@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import { augmentPreset, augmentSample, type AugmentOptions, type AugmentPreset } from '../augment/augment.js';
+import type { PhotometricOptions } from '../augment/photometric.js';
 import { IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
 import { SoftsegError } from '../errors.js';
 import type { Dataset, DatasetItem } from './dataset.js';
@@ -40,15 +41,24 @@ export interface LoaderOptions {
    * `teacherProb` with a `keep` mask that is 0 on padding.
    */
   soft?: (item: DatasetItem, index: number) => Promise<{ probs: Float32Array; classes: number }>;
+  /**
+   * Also return a strongly augmented view of every crop (same geometry, these photometric options instead of
+   * the augmentation's own) as `strongImages` — the student view of semi-supervised training.
+   */
+  strongView?: PhotometricOptions;
+  /** Return the `keep` mask (0 on padding) even without `soft`. */
+  keepMask?: boolean;
 }
 
 /** One batch: NHWC normalised images and N×H×W class ids (the ignore index marks padding and unlabeled pixels). */
 export interface Batch {
   images: Float32Array;
+  /** [N, H, W, 3] the strong view of the same crops, with `strongView`. */
+  strongImages?: Float32Array;
   masks?: Int32Array;
   /** [N, H, W, C] soft labels, when the loader was given `soft`. */
   teacherProb?: Float32Array;
-  /** [N, H, W] 1 where a pixel holds image content (0 on padding), with `soft`. */
+  /** [N, H, W] 1 where a pixel holds image content (0 on padding), with `soft` or `keepMask`. */
   keep?: Uint8Array;
   /** Channels of teacherProb. */
   classes?: number;
@@ -122,6 +132,8 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
         : { ...aug, crop: [oh, ow] };
   augOpts.normalize = normalize;
   augOpts.ignoreIndex = ds.ignoreIndex;
+  if (options.strongView) augOpts.strongView = options.strongView;
+  const wantKeep = options.soft !== undefined || options.keepMask === true;
   const labeled = ds.labeled && ds.items.every((it) => it.mask !== undefined);
 
   const queue = new PQueue({ concurrency: Math.max(1, options.concurrency ?? 2) });
@@ -194,8 +206,10 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
     const plane = oh * ow;
     const images = new Float32Array(N * plane * 3);
     const masks = labeled ? new Int32Array(N * plane) : undefined;
-    const keep = options.soft ? new Uint8Array(N * plane) : undefined;
+    const keep = wantKeep ? new Uint8Array(N * plane) : undefined;
+    const strongImages = options.strongView ? new Float32Array(N * plane * 3) : undefined;
     const batch: Batch = { images, masks, keep, ids: indices.map((i) => ds.items[i]!.id), n: N, size: [oh, ow], step, epoch };
+    if (strongImages) batch.strongImages = strongImages;
     const jobs = indices.map((index, j) =>
       queue.add(
         async () => {
@@ -207,17 +221,21 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
             throw new SoftsegError(`soft labels have ${soft.probs.length} values, expected ${image.height}×${image.width}×${soft.classes}`, { file: ds.items[index]!.image });
           }
           const out = augmentSample(
-            { image: image.data, mask: mask?.data, soft: soft?.probs, width: image.width, height: image.height },
+            {
+              image: image.data, mask: mask?.data, soft: soft?.probs, width: image.width, height: image.height,
+              keep: wantKeep && !soft ? new Uint8Array(image.width * image.height).fill(1) : undefined,
+            },
             randomFor(seed, epoch, index),
             augOpts,
           );
           images.set(out.image, j * plane * 3);
-          if (soft && out.soft && out.keep) {
+          if (strongImages && out.strongImage) strongImages.set(out.strongImage, j * plane * 3);
+          if (soft && out.soft) {
             batch.classes = soft.classes;
             batch.teacherProb ??= new Float32Array(N * plane * soft.classes);
             batch.teacherProb.set(out.soft, j * plane * soft.classes);
-            keep!.set(out.keep, j * plane);
           }
+          if (keep && out.keep) keep.set(out.keep, j * plane);
           if (masks && out.mask) {
             const m = out.mask;
             const o = j * plane;

@@ -177,12 +177,15 @@ export async function launchTraining(args: {
   objective: Objective;
   makeSource: (startStep: number) => BatchSource;
   extraMetadata?: Record<string, unknown>;
+  /** Called with the freshly built model before training (e.g. to load initial weights); a resumed run then restores its checkpoint over them. */
+  prepareModel?: (model: SegModel) => Promise<void> | void;
   env: RecipeEnv;
 }): Promise<{ config: TrainConfig; result: TrainingResult }> {
   const { config, ds, val, env } = args;
   const model: SegModel = createModel(config.model, { numClasses: ds.numClasses, width: config.width, aux: config.aux, seed: config.seed });
   try {
     if (config.crop % model.sizeMultiple !== 0) throw new SoftsegError(`--crop ${config.crop} is not a multiple of ${model.sizeMultiple}, which ${config.model} needs`);
+    await args.prepareModel?.(model);
     const stepsPerEpoch = Math.floor(args.epochItems / config.batchSize);
     if (stepsPerEpoch < 1) throw new SoftsegError(`batch size ${config.batchSize} is larger than the data set (${args.epochItems} images)`, { file: ds.root });
     const steps = config.steps ?? (config.epochs ?? 10) * stepsPerEpoch;

@@ -1,0 +1,587 @@
+/**
+ * Semi-supervised learning (`softseg ssl`, method.md §6): the training engine with one more batch source and
+ * objective. Each batch holds labeled images (the hard-label objective of `train`) and unlabeled images whose
+ * targets are a teacher's pseudo-labels: soft p_t = softmax(t/T) with 0.25·KL_T + 0.75·JML on the teacher's
+ * active classes (the default), or argmax labels where the teacher is confident (the classic baseline).
+ *
+ * The teacher is either fixed (a trained model through the cache: the cached probabilities are of the
+ * un-augmented image, i.e. the weak view) or a mean teacher (EMA of the student's weights, predicting on the
+ * weak view of the same crop at step time). The student sees a strong view: strong photometric jitter with the
+ * same geometry, and CutMix between unlabeled images with the pseudo-labels mixed the same way. A collapse
+ * guard stops runs whose student falls into predicting one class, or whose val mIoU falls far below its best.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { createModel } from '../../models/registry.js';
+import { loadModel, saveModel } from '../../models/io.js';
+import type { SegModel, SegOutputs } from '../../models/base.js';
+import { AUGMENT_PRESETS } from '../augment/augment.js';
+import type { PhotometricOptions } from '../augment/photometric.js';
+import { openCache } from '../cache/store.js';
+import { openUnlabeled, type Dataset } from '../data/dataset.js';
+import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
+import { randomFor } from '../data/seed.js';
+import { SoftsegError } from '../errors.js';
+import { openTrainedModel } from '../inference/model-dir.js';
+import { TeacherLabels } from '../labeling/teacher-labels.js';
+import { hardLabelObjective, kdObjective, type ObjectiveResult } from '../losses/objectives.js';
+import type { BatchSource, HostBatch, TrainingEvent } from '../engine/trainer.js';
+import type { Objective, TensorBatch } from '../engine/step.js';
+import type { Random } from '../random.js';
+import { openTeacher, type Teacher } from '../teachers/index.js';
+import {
+  launchTraining, lossWeights, loaderSource, openRecipeData, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
+  type RecipeEnv, type TrainConfig,
+} from './supervised.js';
+
+export interface SslConfig extends TrainConfig {
+  /** Unlabeled folders (at least one). */
+  unlabeled: string[];
+  /** Fixed teacher: a softseg run, a TF.js model.json folder or an .onnx file (with `cache`). */
+  teacher?: string;
+  cache?: string;
+  /** Mean teacher: EMA momentum m (θ_t ← m·θ_t + (1 − m)·θ_s after every step); instead of teacher + cache. */
+  ema?: number;
+  /** A supervised run whose model/ initialises the student (and the mean teacher). */
+  init?: string;
+  /** Soft pseudo-labels (KL_T + JML, method.md §6) or hard argmax ones where confidence ≥ threshold. */
+  pseudo: 'soft' | 'hard';
+  /** Confidence threshold τ: hard pseudo-labels default 0.95; with soft ones an optional mask (off unless given). */
+  threshold?: number;
+  /** Active classes of the soft JML term: those the teacher gives > classThreshold somewhere in the batch, or all. */
+  teacherClasses: 'present' | 'all';
+  classThreshold: number;
+  /** Pseudo-label temperature T: p_t = softmax(t/T), KL scaled by T². */
+  temperature: number;
+  /** λ_u at full strength. */
+  unlabeledWeight: number;
+  /** Steps of supervised-only training before λ_u ramps in linearly over as many steps (0: full weight at once). */
+  unlabeledWarmup: number;
+  /** Share of each batch drawn from the unlabeled folders. */
+  unlabeledRatio: number;
+  /** Photometric preset of the student's view of unlabeled images (geometry is shared with the teacher's view). */
+  strongAug: 'strong' | 'default';
+  /** Probability of CutMix per unlabeled image (a box from another unlabeled image of the batch). */
+  cutmix: number;
+  /** Collapse guard: the dominant class's share of the student's predicted unlabeled pixels that counts as collapse. */
+  collapseShare: number;
+  /** Consecutive collapsed checks (log windows or evaluations) before the run stops. */
+  collapsePatience: number;
+  /** A cache miss is an error instead of running the teacher. */
+  noTeacher: boolean;
+  /** Top-k classes kept per pixel when a miss is labelled on the fly. */
+  k?: number;
+}
+
+export const SSL_DEFAULTS: SslConfig = {
+  ...TRAIN_DEFAULTS,
+  model: 'mobile-unet',
+  unlabeled: [],
+  pseudo: 'soft',
+  teacherClasses: 'present',
+  classThreshold: 0.01,
+  temperature: 1,
+  unlabeledWeight: 1,
+  unlabeledWarmup: 0,
+  unlabeledRatio: 0.5,
+  strongAug: 'strong',
+  cutmix: 0.5,
+  collapseShare: 0.95,
+  collapsePatience: 3,
+  noTeacher: false,
+};
+
+export const SSL_KEYS = [
+  ...TRAIN_KEYS, 'unlabeled', 'teacher', 'cache', 'ema', 'init', 'pseudo', 'threshold', 'teacherClasses', 'classThreshold', 'temperature',
+  'unlabeledWeight', 'unlabeledWarmup', 'unlabeledRatio', 'strongAug', 'cutmix', 'collapseShare', 'collapsePatience', 'noTeacher', 'k',
+];
+
+/** Val mIoU (points) below its best that counts as a collapse check. */
+export const COLLAPSE_MIOU_DROP = 15;
+
+/** λ_u at a step: 0 during the warm-up, then a linear ramp over as many steps, then `weight`. */
+export function unlabeledWeightAt(step: number, weight: number, warmup: number): number {
+  if (warmup <= 0) return weight;
+  if (step < warmup) return 0;
+  return weight * Math.min(1, (step - warmup) / warmup);
+}
+
+/** The confidence threshold in effect: hard pseudo-labels default to 0.95; soft ones use none unless given. */
+export function effectiveThreshold(c: Pick<SslConfig, 'pseudo' | 'threshold'>): number | null {
+  return c.threshold ?? (c.pseudo === 'hard' ? 0.95 : null);
+}
+
+export interface UnlabeledLossOptions {
+  pseudo: 'soft' | 'hard';
+  /** Confidence mask max_c p_t ≥ τ (null: none). */
+  threshold: number | null;
+  temperature: number;
+  teacherClasses: 'present' | 'all';
+  classThreshold: number;
+  ignoreIndex: number;
+}
+
+/**
+ * The unlabeled loss L_u of a batch (unweighted), with components `u_kl`, `u_kl_aux`, `u_jml` (soft) or
+ * `u_ce`, `u_ce_aux`, `u_jml` (hard), `u_confident` (share of kept pixels that pass the threshold) and the
+ * collapse statistic `u_dominant_share`. `keep` [N,H,W] marks the pixels that get pseudo-labels (unlabeled
+ * images, inside the crop); labeled rows carry 0. `train` = false skips the loss (λ_u = 0) but keeps the keys.
+ */
+export function unlabeledLoss(
+  outputs: SegOutputs,
+  teacherProb: tf.Tensor4D,
+  keep: tf.Tensor3D,
+  c: Pick<TrainConfig, 'loss' | 'ceWeight' | 'jmlWeight' | 'jmlReduction' | 'activeClasses' | 'aux'>,
+  o: UnlabeledLossOptions,
+  train = true,
+): ObjectiveResult {
+  return tf.tidy(() => {
+    const C = outputs.main.shape[3];
+    const keepF = tf.cast(keep, 'float32') as tf.Tensor3D;
+    const kept = tf.sum(keepF);
+    // Collapse statistic: the largest share of one class among the student's predictions on kept pixels.
+    const pred = tf.argMax(outputs.main, -1);
+    const counts = tf.sum(tf.mul(tf.oneHot(tf.reshape(pred, [-1]), C), tf.reshape(keepF, [-1, 1])), 0);
+    const parts: Record<string, tf.Scalar> = { u_dominant_share: tf.div(tf.max(counts), tf.maximum(kept, 1)) as tf.Scalar };
+    const confidence = tf.max(teacherProb, -1);
+    const keepU = o.threshold === null ? keepF : tf.mul(keepF, tf.cast(tf.greaterEqual(confidence, o.threshold), 'float32')) as tf.Tensor3D;
+    parts.u_confident = o.threshold === null ? tf.scalar(1) : tf.div(tf.sum(keepU), tf.maximum(kept, 1)) as tf.Scalar;
+    const zero = () => tf.scalar(0);
+    if (!train) {
+      for (const k of o.pseudo === 'soft' ? ['u_kl', 'u_jml'] : ['u_ce', 'u_jml']) parts[k] = zero();
+      if (outputs.aux) parts[o.pseudo === 'soft' ? 'u_kl_aux' : 'u_ce_aux'] = zero();
+      parts.u_loss = zero();
+      return { total: zero(), parts };
+    }
+    const w = lossWeights(c, o.ignoreIndex);
+    let r: ObjectiveResult;
+    if (o.pseudo === 'soft') {
+      r = kdObjective(outputs, { label: null, teacherProb, teacherKeep: keepU }, {
+        ...w, jdt: { ...w.jdt, threshold: o.classThreshold }, temperature: o.temperature, labelWeight: 0, teacherWeight: 1,
+        teacherClasses: o.teacherClasses === 'all' ? 'ALL' : 'PRESENT',
+      });
+      parts.u_kl = r.parts.kl_main ?? zero();
+      if (outputs.aux) parts.u_kl_aux = r.parts.kl_aux ?? zero();
+      parts.u_jml = r.parts.jml_teacher_main ?? zero();
+    } else {
+      const label = tf.where(tf.greater(keepU, 0), tf.cast(tf.argMax(teacherProb, -1), 'int32'), tf.fill(keepU.shape, o.ignoreIndex, 'int32')) as tf.Tensor3D;
+      r = hardLabelObjective(outputs, label, w);
+      parts.u_ce = r.parts.ce_main ?? zero();
+      if (outputs.aux) parts.u_ce_aux = r.parts.ce_aux ?? zero();
+      parts.u_jml = r.parts.jdt_main ?? zero();
+    }
+    parts.u_loss = r.total;
+    return { total: r.total, parts };
+  });
+}
+
+/**
+ * The ssl objective: L = L_labeled + λ_u(step)·L_u on one batch. Labeled rows carry ground truth (unlabeled
+ * rows the ignore label) for `train`'s objective; unlabeled rows carry the pseudo-labels in `teacherProb` and a
+ * `keep` mask (labeled rows 0). Every term is in `parts` (the labeled ones under train's names, then u_*).
+ */
+export function sslObjective(c: SslConfig, ignoreIndex: number): Objective {
+  const labeled = supervisedObjective(c, ignoreIndex);
+  const o: UnlabeledLossOptions = {
+    pseudo: c.pseudo, threshold: effectiveThreshold(c), temperature: c.temperature, teacherClasses: c.teacherClasses,
+    classThreshold: c.classThreshold, ignoreIndex,
+  };
+  return (out: SegOutputs, batch: TensorBatch) => {
+    if (!batch.teacherProb || !batch.keep) throw new SoftsegError('ssl batches need teacherProb and keep (pseudo-labels of the unlabeled images)');
+    const lambda = unlabeledWeightAt(batch.step ?? 0, c.unlabeledWeight, c.unlabeledWarmup);
+    return tf.tidy(() => {
+      const l = labeled(out, batch);
+      const u = unlabeledLoss(out, batch.teacherProb!, batch.keep!, c, o, lambda > 0);
+      const parts: Record<string, tf.Scalar> = { ...l.parts, ...u.parts, u_weight: tf.scalar(lambda) };
+      return { total: tf.add(l.total, tf.mul(lambda, u.total)) as tf.Scalar, parts };
+    });
+  };
+}
+
+/** One CutMix paste: rows `row` got the box [y0, y1) × [x0, x1) from row `from`. */
+export interface CutmixBox {
+  row: number;
+  from: number;
+  y0: number;
+  y1: number;
+  x0: number;
+  x1: number;
+}
+
+/**
+ * CutMix between the images of a batch, in place: with probability `p` per image, a random box (area ratio
+ * 1 − λ, λ ~ U(0, 1), centre uniform, clipped to the image) from another image of the batch (as it was before
+ * any paste) replaces the same box of this image — in every map given (the student's view, the soft
+ * pseudo-labels, the keep mask), so image and targets stay aligned. Returns the boxes.
+ */
+export function cutmix(maps: { data: Float32Array | Uint8Array; channels: number }[], n: number, size: [number, number], p: number, rng: Random): CutmixBox[] {
+  const [H, W] = size;
+  const boxes: CutmixBox[] = [];
+  if (n < 2 || p <= 0) return boxes;
+  for (let row = 0; row < n; row++) {
+    if (!(rng.next() < p)) continue;
+    const from = (row + 1 + rng.int(n - 1)) % n;
+    const r = Math.sqrt(1 - rng.next());
+    const bh = Math.round(H * r), bw = Math.round(W * r);
+    const cy = rng.int(H), cx = rng.int(W);
+    const y0 = Math.max(0, cy - Math.floor(bh / 2)), y1 = Math.min(H, cy + Math.ceil(bh / 2));
+    const x0 = Math.max(0, cx - Math.floor(bw / 2)), x1 = Math.min(W, cx + Math.ceil(bw / 2));
+    if (y1 > y0 && x1 > x0) boxes.push({ row, from, y0, y1, x0, x1 });
+  }
+  if (boxes.length === 0) return boxes;
+  for (const { data, channels } of maps) {
+    const source = data.slice();
+    const plane = H * W * channels;
+    for (const b of boxes) {
+      for (let y = b.y0; y < b.y1; y++) {
+        const start = (y * W + b.x0) * channels, end = (y * W + b.x1) * channels;
+        data.set(source.subarray(b.from * plane + start, b.from * plane + end), b.row * plane + start);
+      }
+    }
+  }
+  return boxes;
+}
+
+/**
+ * A mean teacher: a copy of the student whose weights — all of them, batch-norm moving statistics included —
+ * follow θ_t ← m·θ_t + (1 − m)·θ_s. It predicts in inference mode and never gets gradients.
+ */
+export class EmaTeacher {
+  readonly model: SegModel;
+
+  constructor(readonly student: SegModel, readonly momentum: number) {
+    if (!(momentum > 0 && momentum < 1)) throw new SoftsegError(`--ema momentum must be in (0, 1), got ${momentum}`);
+    this.model = createModel(student.name, { ...student.options, inputSize: student.options.inputSize ?? undefined });
+    const a = this.model.model.weights, b = student.model.weights;
+    if (a.length !== b.length || a.some((v, i) => v.shape.join() !== b[i]!.shape.join())) {
+      this.model.dispose();
+      throw new SoftsegError('internal: the mean teacher does not match the student');
+    }
+    this.copyFromStudent();
+  }
+
+  /** θ_t ← θ_s. */
+  copyFromStudent(): void {
+    this.model.model.setWeights(this.student.model.getWeights());
+  }
+
+  /** One EMA update from the student's current weights. */
+  update(): void {
+    const m = this.momentum;
+    const t = this.model.model.weights, s = this.student.model.weights;
+    for (let i = 0; i < t.length; i++) {
+      const next = tf.tidy(() => tf.add(tf.mul(t[i]!.read(), m), tf.mul(s[i]!.read(), 1 - m)));
+      t[i]!.write(next);
+      next.dispose();
+    }
+  }
+
+  /** Teacher probabilities softmax(t/T) [n, h, w, C] of NHWC images, on the host. */
+  async predict(images: Float32Array, n: number, size: [number, number], temperature: number): Promise<Float32Array> {
+    const probs = tf.tidy(() => {
+      const x = tf.tensor4d(images, [n, size[0], size[1], 3]);
+      const logits = this.model.apply(x, false).main;
+      return tf.softmax(temperature === 1 ? logits : tf.div(logits, temperature));
+    });
+    try {
+      return (await probs.data()) as Float32Array;
+    } finally {
+      probs.dispose();
+    }
+  }
+
+  async save(dir: string, step: number): Promise<void> {
+    await saveModel(this.model, dir);
+    await writeFile(join(dir, 'ema.json'), JSON.stringify({ step, momentum: this.momentum }));
+  }
+
+  /** Loads saved teacher weights when they belong to `step`; false otherwise. */
+  async load(dir: string, step: number): Promise<boolean> {
+    if (!existsSync(join(dir, 'ema.json'))) return false;
+    const state = JSON.parse(await readFile(join(dir, 'ema.json'), 'utf8')) as { step: number };
+    if (state.step !== step) return false;
+    const loaded = await loadModel(dir);
+    try {
+      const w = loaded.getWeights();
+      if (w.length !== this.model.model.weights.length) return false;
+      this.model.model.setWeights(w);
+      return true;
+    } finally {
+      loaded.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/**
+ * Watches a run for collapse: (a) one class taking more than `share` of the student's predicted unlabeled
+ * pixels (the step events' `u_dominant_share`, once λ_u > 0), or (b) val mIoU more than 15 points below its
+ * best. The first bad check warns; `patience` consecutive bad checks of one kind stop the run.
+ */
+export class CollapseGuard {
+  reason: string | null = null;
+  private shareBad = 0;
+  private evalBad = 0;
+  private best: number | null = null;
+  private warned = false;
+
+  constructor(private readonly o: { share: number; patience: number; onWarning?: (w: string) => void; onStop: (reason: string) => void; drop?: number }) {}
+
+  private bad(kind: 'share' | 'eval', message: string): void {
+    const count = kind === 'share' ? ++this.shareBad : ++this.evalBad;
+    if (count >= this.o.patience) {
+      if (this.reason === null) {
+        this.reason = `${message} for ${count} consecutive check(s)`;
+        this.o.onStop(this.reason);
+      }
+    } else if (!this.warned) {
+      this.warned = true;
+      this.o.onWarning?.(`possible collapse: ${message}; the run stops if this persists for ${this.o.patience} checks`);
+    }
+  }
+
+  onStep(step: number, parts: Record<string, number>): void {
+    const share = parts.u_dominant_share, weight = parts.u_weight ?? 0;
+    if (share === undefined || !(weight > 0)) return;
+    if (share > this.o.share) this.bad('share', `one class takes ${(100 * share).toFixed(1)}% of the student's predicted unlabeled pixels (> ${(100 * this.o.share).toFixed(0)}%, step ${step})`);
+    else this.shareBad = 0;
+  }
+
+  onEval(step: number, metrics: Record<string, number>): void {
+    const v = metrics.mIoUD;
+    if (v === undefined || !Number.isFinite(v)) return;
+    const drop = this.o.drop ?? COLLAPSE_MIOU_DROP;
+    if (this.best !== null && v < this.best - drop) {
+      this.bad('eval', `val mIoU ${v.toFixed(2)} at step ${step} is more than ${drop} points below its best ${this.best.toFixed(2)}`);
+    } else this.evalBad = 0;
+    if (this.best === null || v > this.best) this.best = v;
+  }
+}
+
+/** Options of the unlabeled loader: the run's geometry without photometric jitter (the weak view) + a strong view. */
+function unlabeledViews(c: SslConfig): { augment: { scale: [number, number] | false; flip: number } | false; strongView: PhotometricOptions } {
+  const geometry = AUGMENT_PRESETS[c.augment] as { scale: readonly [number, number] | false; flip: number };
+  const scale: [number, number] | false = geometry.scale ? [geometry.scale[0], geometry.scale[1]] : false;
+  const p = AUGMENT_PRESETS[c.strongAug] as PhotometricOptions;
+  const strongView: PhotometricOptions = {
+    brightness: p.brightness, contrast: p.contrast, saturation: p.saturation, grayscale: p.grayscale,
+    blur: p.blur ? { p: p.blur.p, sigma: [p.blur.sigma[0], p.blur.sigma[1]] } : false,
+  };
+  return { augment: { scale, flip: geometry.flip }, strongView };
+}
+
+function checkSslConfig(c: SslConfig): void {
+  const inRange = (v: number, lo: number, hi: number, loOpen: boolean, hiOpen: boolean) => Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
+  if (c.unlabeled.length === 0) throw new SoftsegError('ssl needs at least one --unlabeled folder of images');
+  if (c.teacher && c.ema !== undefined) throw new SoftsegError('--teacher (a fixed teacher) and --ema (a mean teacher) are alternatives; choose one');
+  if (!c.teacher && c.ema === undefined) {
+    throw new SoftsegError('ssl needs a teacher: --teacher T --cache CACHE (a fixed trained teacher; recommended) or --ema M --init RUN_DIR (a mean teacher)');
+  }
+  if (c.teacher && !c.cache) throw new SoftsegError('--teacher needs --cache (the folder of cached teacher outputs, shared with `softseg label`)');
+  if (c.ema !== undefined) {
+    if (c.cache) throw new SoftsegError('--cache is for a fixed --teacher; a mean teacher (--ema) predicts at step time and caches nothing');
+    if (!inRange(c.ema, 0, 1, true, true)) throw new SoftsegError(`--ema must be a momentum in (0, 1) such as 0.999, got ${c.ema}`);
+    if (!c.init && !(c.unlabeledWarmup > 0)) {
+      throw new SoftsegError('--ema needs a supervised start: --init RUN_DIR (a `softseg train` run of the same model) or --unlabeled-warmup STEPS', {
+        hint: 'a mean teacher that starts from random weights gives pseudo-labels that the student copies and reinforces until it predicts one class everywhere',
+      });
+    }
+  }
+  if (!['soft', 'hard'].includes(c.pseudo)) throw new SoftsegError(`--pseudo must be soft or hard, got ${String(c.pseudo)}`);
+  if (c.threshold !== undefined && !inRange(c.threshold, 0, 1, true, false)) throw new SoftsegError(`--threshold (confidence τ) must be in (0, 1], got ${c.threshold}`);
+  if (!inRange(c.classThreshold, 0, 1, false, true)) throw new SoftsegError(`--class-threshold must be in [0, 1), got ${c.classThreshold}`);
+  if (!(c.temperature > 0)) throw new SoftsegError(`--temperature must be > 0, got ${c.temperature}`);
+  if (!(Number.isFinite(c.unlabeledWeight) && c.unlabeledWeight >= 0)) throw new SoftsegError(`--unlabeled-weight must be ≥ 0, got ${c.unlabeledWeight}`);
+  if (!(Number.isInteger(c.unlabeledWarmup) && c.unlabeledWarmup >= 0)) throw new SoftsegError(`--unlabeled-warmup must be an integer ≥ 0, got ${c.unlabeledWarmup}`);
+  if (!inRange(c.unlabeledRatio, 0, 1, true, true)) throw new SoftsegError(`--unlabeled-ratio must be in (0, 1), got ${c.unlabeledRatio}`);
+  if (!['strong', 'default'].includes(c.strongAug)) throw new SoftsegError(`--strong-aug must be strong or default, got ${String(c.strongAug)}`);
+  if (!inRange(c.cutmix, 0, 1, false, false)) throw new SoftsegError(`--cutmix must be a probability in [0, 1], got ${c.cutmix}`);
+  if (!inRange(c.collapseShare, 0, 1, true, false)) throw new SoftsegError(`--collapse-share must be in (0, 1], got ${c.collapseShare}`);
+  if (!(Number.isInteger(c.collapsePatience) && c.collapsePatience >= 1)) throw new SoftsegError(`collapsePatience must be a positive integer, got ${c.collapsePatience}`);
+}
+
+/** Loads a supervised run's model into the student; the architecture must match. Returns its directory. */
+async function loadInit(path: string, student: SegModel): Promise<string> {
+  const init = await openTrainedModel(resolve(path));
+  try {
+    const a = init.model, o = student.options;
+    const describe = (name: string, x: { width: number; aux: boolean; numClasses: number }) => `${name} (width ${x.width}, ${x.aux ? 'with' : 'no'} aux head, ${x.numClasses} classes)`;
+    const same = a.name === student.name && a.options.width === o.width && a.options.aux === o.aux && a.options.numClasses === o.numClasses;
+    const w = a.model.getWeights(), s = student.model.weights;
+    if (!same || w.length !== s.length || w.some((t, i) => t.shape.join() !== s[i]!.shape.join())) {
+      throw new SoftsegError(`--init ${path}: its model is ${describe(a.name, a.options)}, this run trains ${describe(student.name, o)}`, {
+        file: init.dir, hint: 'pass the same --model, --width and --aux as the run you start from',
+      });
+    }
+    student.model.setWeights(w);
+    return init.dir;
+  } finally {
+    init.model.dispose();
+  }
+}
+
+export interface SslRun {
+  config: SslConfig;
+  result: Awaited<ReturnType<typeof launchTraining>>['result'];
+  teacher: Record<string, unknown>;
+  misses: number;
+}
+
+/** Everything `softseg ssl` does, as a library call. */
+export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (path: string) => void }): Promise<SslRun> {
+  checkSslConfig(config);
+  const { ds, val } = await openRecipeData(config, env);
+  const ignoreIndex = ds.ignoreIndex;
+  const C = ds.numClasses;
+  const unlabeled: Dataset[] = [];
+  for (const dir of config.unlabeled) unlabeled.push(await openUnlabeled(dir, { numClasses: C, ignoreIndex }));
+  const pool: Dataset = { ...unlabeled[0]!, items: unlabeled.flatMap((u, i) => u.items.map((it) => ({ ...it, id: `${i}/${it.id}` }))) };
+  const nU = Math.round(config.batchSize * config.unlabeledRatio);
+  const nL = config.batchSize - nU;
+  if (nU < 1 || nL < 1) throw new SoftsegError(`--unlabeled-ratio ${config.unlabeledRatio} with --batch-size ${config.batchSize} leaves ${nL} labeled and ${nU} unlabeled image(s) per batch; each needs at least one`);
+  if (nU > pool.items.length) throw new SoftsegError(`${nU} unlabeled images per batch, but the unlabeled folders hold ${pool.items.length}`, { hint: 'lower --unlabeled-ratio or --batch-size' });
+
+  let teacher: Teacher | null = null;
+  let labels: TeacherLabels | null = null;
+  let student: SegModel | null = null;
+  const threshold = effectiveThreshold(config);
+  try {
+    let teacherMeta: Record<string, unknown>;
+    if (config.teacher) {
+      teacher = await openTeacher(config.teacher, { numClasses: C });
+      const cache = openCache(config.cache!);
+      await cache.registerTeacher(teacher.fingerprint, teacher.describe);
+      labels = new TeacherLabels(cache, teacher.fingerprint, config.noTeacher ? null : teacher, C, {
+        temperature: config.temperature, k: config.k, noTeacher: config.noTeacher, onMiss: env.onMiss,
+        onCorrupt: (e) => env.onWarning?.(`${e.message}; relabelling`),
+      });
+      teacherMeta = { ...teacher.describe, format: teacher.describe.kind, kind: 'fixed', fingerprint: teacher.fingerprint, cache: resolve(config.cache!), temperature: config.temperature };
+    } else {
+      teacherMeta = { kind: 'ema', momentum: config.ema, init: config.init ? resolve(config.init) : null, warmup: config.unlabeledWarmup, temperature: config.temperature };
+    }
+    const views = unlabeledViews(config);
+    const emaDir = join(config.out, 'ema-teacher');
+    const [h, w] = [config.crop, config.crop];
+    const plane = h * w;
+
+    const makeSource = (startStep: number): BatchSource => {
+      const lab = loaderSource(ds, { ...config, batchSize: nL }, startStep);
+      const options: LoaderOptions = {
+        batchSize: nU, crop: config.crop, seed: config.seed + 1, startStep, augment: views.augment, strongView: views.strongView, cacheImages: config.cacheImages,
+      };
+      const fixed = labels;
+      if (fixed) options.soft = (item) => fixed.soft(item.image, item.id);
+      else options.keepMask = true;
+      const unl: Loader = createLoader(pool, options);
+      const ema = config.ema !== undefined ? new EmaTeacher(student!, config.ema) : null;
+      let step = startStep;
+      let emaStarted = false;
+      let pending = false;
+      const startEma = async (s: number) => {
+        // The mean teacher starts as a copy of the student when the unlabeled loss starts (after the warm-up);
+        // a resumed run reloads the teacher saved with its checkpoint.
+        if (s > config.unlabeledWarmup && startStep === s && (await ema!.load(emaDir, s))) return;
+        if (s > config.unlabeledWarmup) env.onWarning?.(`no mean-teacher state saved for step ${s} in ${emaDir}; restarting the teacher from the student`);
+        ema!.copyFromStudent();
+      };
+      let waited = 0;
+      return {
+        next: async () => {
+          const t0 = performance.now();
+          const s = step++;
+          const [l, u] = await Promise.all([lab.next(), unl.next()]);
+          waited += performance.now() - t0;
+          const images = new Float32Array((nL + nU) * plane * 3);
+          images.set(l.images);
+          const uImages = u.strongImages!;
+          const masks = new Int32Array((nL + nU) * plane).fill(ignoreIndex);
+          masks.set(l.masks!);
+          const keep = new Float32Array((nL + nU) * plane);
+          const uKeep = u.keep!;
+          let uProb: Float32Array;
+          if (ema) {
+            if (pending) ema.update();
+            pending = false;
+            if (s >= config.unlabeledWarmup) {
+              if (!emaStarted) await startEma(s);
+              emaStarted = true;
+              uProb = await ema.predict(u.images, nU, [h, w], config.temperature);
+              for (let p = 0; p < uKeep.length; p++) if (!uKeep[p]) uProb.fill(0, p * C, (p + 1) * C);
+              pending = true;
+            } else uProb = new Float32Array(nU * plane * C);
+          } else uProb = u.teacherProb!;
+          if (config.cutmix > 0) {
+            cutmix([{ data: uImages, channels: 3 }, { data: uProb, channels: C }, { data: uKeep, channels: 1 }], nU, [h, w], config.cutmix, randomFor(config.seed, 0xc075, s));
+          }
+          images.set(uImages, nL * plane * 3);
+          for (let p = 0; p < uKeep.length; p++) keep[nL * plane + p] = uKeep[p]!;
+          const teacherProb = new Float32Array((nL + nU) * plane * C);
+          teacherProb.set(uProb, nL * plane * C);
+          const batch: HostBatch = { images, masks, teacherProb, keep, classes: C, n: nL + nU, size: [h, w] };
+          return batch;
+        },
+        close: async () => {
+          await Promise.all([lab.close(), unl.close()]);
+          if (ema) {
+            try {
+              if (pending) ema.update();
+              if (emaStarted) await ema.save(emaDir, step);
+            } finally {
+              ema.dispose();
+            }
+          }
+        },
+        waitedMs: () => waited,
+      };
+    };
+
+    // Collapse guard on the step and eval events; it stops the run through the engine's abort signal.
+    const ctrl = new AbortController();
+    const forward = () => ctrl.abort();
+    if (env.signal?.aborted) ctrl.abort();
+    env.signal?.addEventListener('abort', forward, { once: true });
+    const guard = new CollapseGuard({ share: config.collapseShare, patience: config.collapsePatience, onWarning: env.onWarning, onStop: () => ctrl.abort() });
+    const onEvent = (e: TrainingEvent) => {
+      env.onEvent?.(e);
+      if (e.type === 'step') guard.onStep(e.step, e.parts);
+      else if (e.type === 'eval') guard.onEval(e.step, e.metrics);
+    };
+    const sslMeta = {
+      pseudo: config.pseudo, threshold, teacherClasses: config.teacherClasses, classThreshold: config.classThreshold,
+      unlabeledWeight: config.unlabeledWeight, unlabeledWarmup: config.unlabeledWarmup, unlabeledRatio: config.unlabeledRatio,
+      strongAug: config.strongAug, cutmix: config.cutmix, unlabeled: config.unlabeled.map((d) => resolve(d)),
+    };
+    let launched: Awaited<ReturnType<typeof launchTraining>>;
+    try {
+      launched = await launchTraining({
+        config, ds, val, epochItems: ds.items.length * (config.batchSize / nL),
+        objective: sslObjective(config, ignoreIndex), makeSource,
+        env: { ...env, onEvent, signal: ctrl.signal },
+        extraMetadata: { recipe: 'ssl', teacher: teacherMeta, ssl: sslMeta },
+        prepareModel: async (model) => {
+          student = model;
+          if (config.init) {
+            teacherMeta.init = await loadInit(config.init, model);
+          }
+        },
+      });
+    } finally {
+      env.signal?.removeEventListener('abort', forward);
+    }
+    if (guard.reason !== null) {
+      throw new SoftsegError(`ssl stopped at step ${launched.result.steps}: the student collapsed — ${guard.reason}; the last checkpoint is in ${join(config.out, 'checkpoints')}`, {
+        hint: config.ema !== undefined
+          ? 'start the mean teacher from a better supervised run (--init), lengthen --unlabeled-warmup, lower --unlabeled-weight, or use a fixed teacher (--teacher + --cache)'
+          : 'check the teacher (does it predict one class everywhere?), lower --unlabeled-weight, or raise --collapse-share if one class really covers almost every pixel',
+      });
+    }
+    return { config: { ...config, ...launched.config }, result: launched.result, teacher: teacherMeta, misses: labels?.misses ?? 0 };
+  } finally {
+    await teacher?.dispose();
+  }
+}

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { SoftsegCommand, backendFlags } from '../src/cli/base.js';
-import { resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
+import { logRunSummary, resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
 
 export const distillFlags = {
   teacher: Flags.string({ description: 'Teacher: a softseg run directory, a TF.js model.json folder, or an .onnx file.' }),
@@ -39,11 +39,7 @@ Teacher outputs come from --cache (run \`softseg label\` first to fill it, on a 
     let misses = 0;
     const run = await runTrainingCommand(this, flags, (env) => trainDistill(config, { ...env, onMiss: () => misses++ }));
     const r = run.result;
-    if (!this.jsonEnabled()) {
-      if (misses > 0) this.logToStderr(`teacher ran on ${misses} image(s) missing from the cache (now cached)`);
-      this.log(r.interrupted ? `stopped at step ${r.steps}; resume with --resume` : `done: ${r.steps} steps; student in ${config.out}/model`);
-      if (r.bestMetric !== null) this.log(`best val mIoU ${r.bestMetric.toFixed(2)} at step ${r.bestStep} (${config.out}/best)`);
-    }
+    logRunSummary(this, r, config.out, misses);
     return { ...r, runDir: config.out, teacher: run.teacher, cacheMisses: misses };
   }
 }

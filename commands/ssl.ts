@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
-import { SoftsegCommand, backendFlags, failOneLine } from '../src/cli/base.js';
-import { resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
+import { SoftsegCommand, backendFlags } from '../src/cli/base.js';
+import { logRunSummary, resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
 import { distillFlags } from './distill.js';
 
 export default class Ssl extends SoftsegCommand {
@@ -39,22 +39,11 @@ The teacher sees a weak view of each unlabeled crop (geometry only), the student
   async run(): Promise<Record<string, unknown>> {
     const { flags } = await this.parse(Ssl);
     const { SSL_DEFAULTS, SSL_KEYS, trainSsl } = await import('../src/recipes/ssl.js');
-    const values: Record<string, unknown> = { ...flags };
-    for (const k of ['cutmix', 'class-threshold']) {
-      if (values[k] === undefined) continue;
-      const v = Number(values[k]);
-      if (!Number.isFinite(v)) failOneLine(this, `--${k} must be a number, got ${String(values[k])}`, 2);
-      values[k] = v;
-    }
-    const config = await resolveRunConfig(this, this.argv, values, SSL_DEFAULTS, SSL_KEYS);
+    const config = await resolveRunConfig(this, this.argv, flags, SSL_DEFAULTS, SSL_KEYS);
     let misses = 0;
     const run = await runTrainingCommand(this, flags, (env) => trainSsl(config, { ...env, onMiss: () => misses++ }));
     const r = run.result;
-    if (!this.jsonEnabled()) {
-      if (misses > 0) this.logToStderr(`teacher ran on ${misses} image(s) missing from the cache (now cached)`);
-      this.log(r.interrupted ? `stopped at step ${r.steps}; resume with --resume` : `done: ${r.steps} steps; student in ${config.out}/model`);
-      if (r.bestMetric !== null) this.log(`best val mIoU ${r.bestMetric.toFixed(2)} at step ${r.bestStep} (${config.out}/best)`);
-    }
+    logRunSummary(this, r, config.out, misses);
     return { ...r, runDir: config.out, teacher: run.teacher, cacheMisses: misses };
   }
 }

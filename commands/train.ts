@@ -1,5 +1,5 @@
 import { SoftsegCommand, backendFlags } from '../src/cli/base.js';
-import { resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
+import { logRunSummary, resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
 import type { SupervisedRun } from '../src/recipes/supervised.js';
 
 export default class Train extends SoftsegCommand {
@@ -23,10 +23,7 @@ RUN_DIR receives model/ (final model in TensorFlow.js format + softseg.json meta
     const config = await resolveRunConfig(this, this.argv, flags, TRAIN_DEFAULTS, TRAIN_KEYS);
     const run = await runTrainingCommand(this, flags, (env) => trainSupervised(config, env));
     const r = run.result;
-    if (!this.jsonEnabled()) {
-      this.log(r.interrupted ? `stopped at step ${r.steps}; resume with --resume` : `done: ${r.steps} steps; model in ${config.out}/model`);
-      if (r.bestMetric !== null) this.log(`best val mIoU ${r.bestMetric.toFixed(2)} at step ${r.bestStep} (${config.out}/best)`);
-    }
+    logRunSummary(this, r, config.out);
     return { ...r, runDir: config.out };
   }
 }

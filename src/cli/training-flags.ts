@@ -43,7 +43,7 @@ export const trainingFlags = {
 };
 
 /** Flags given as strings because they are real numbers (oclif has integer flags only). */
-export const NUMERIC_FLAGS = ['lr', 'weight-decay', 'ce-weight', 'jml-weight', 'label-smoothing', 'bls-epsilon', 'width', 'temperature', 'label-weight', 'teacher-weight', 'threshold', 'unlabeled-ratio', 'ema', 'unlabeled-weight', 'collapse-share'];
+export const NUMERIC_FLAGS = ['lr', 'weight-decay', 'ce-weight', 'jml-weight', 'label-smoothing', 'bls-epsilon', 'width', 'temperature', 'label-weight', 'teacher-weight', 'threshold', 'unlabeled-ratio', 'ema', 'unlabeled-weight', 'collapse-share', 'cutmix', 'class-threshold'];
 
 /**
  * Defaults < --config file < flags typed on the command line; numbers parsed, unknown config keys refused.
@@ -91,4 +91,12 @@ export async function runTrainingCommand<R>(
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
+}
+
+/** The lines a training command ends with (nothing with --json: the returned object says it all). */
+export function logRunSummary(command: Command & { jsonEnabled(): boolean }, r: { interrupted: boolean; steps: number; bestMetric: number | null; bestStep: number | null }, out: string, cacheMisses = 0): void {
+  if (command.jsonEnabled()) return;
+  if (cacheMisses > 0) process.stderr.write(`teacher ran on ${cacheMisses} image(s) missing from the cache (now cached)\n`);
+  command.log(r.interrupted ? `stopped at step ${r.steps}; resume with --resume` : `done: ${r.steps} steps; model in ${out}/model`);
+  if (r.bestMetric !== null) command.log(`best val mIoU ${r.bestMetric.toFixed(2)} at step ${r.bestStep} (${out}/best)`);
 }

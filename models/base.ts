@@ -3,6 +3,7 @@
 // multiplier and hands out seeded initializers.
 import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../src/errors.js';
+import { batchNormalization } from './batch-norm.js';
 import { AtrousConv2D } from './layers.js';
 
 /** Options every architecture accepts (the same constructor vocabulary for all). */
@@ -139,7 +140,7 @@ export class LayerBuilder {
   }
 
   bnRelu(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
-    const y = apply1(tf.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5, name: `${name}_bn` }), x);
+    const y = apply1(batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5, name: `${name}_bn` }), x);
     return apply1(tf.layers.reLU({ name: `${name}_relu` }), y);
   }
 

@@ -171,9 +171,10 @@ function activeMask(mode: ActiveClassesMode, maskedLabel: tf.Tensor3D, maskedPro
 /**
  * The JDT loss with all its intermediate quantities. `label` is hard ([N,H,W] int32) or soft
  * ([N,H,W,C] float32); `keepMask` ([N,H,W], 1 = counts) overrides the ignore index when given. `logProbs`:
- * tf.logSoftmax(logits) when the caller already computed it (the hard-label objective shares it with its CE term).
+ * tf.logSoftmax(logits) when the caller already computed it (the hard-label objective shares it with its CE term);
+ * `probs`: exp(logProbs) when the caller has those too (the fused log-softmax kernel yields both).
  */
-export function jdtLossParts(logits: tf.Tensor, label: tf.Tensor, options: JdtLossOptions = {}, keepMask?: tf.Tensor | null, logProbs?: tf.Tensor): JdtLossParts {
+export function jdtLossParts(logits: tf.Tensor, label: tf.Tensor, options: JdtLossOptions = {}, keepMask?: tf.Tensor | null, logProbs?: tf.Tensor, probs?: tf.Tensor): JdtLossParts {
   const o = resolveJdtOptions(options);
   checkLabelShape(logits, label);
   const [n, h, w, c] = logits.shape;
@@ -193,8 +194,10 @@ export function jdtLossParts(logits: tf.Tensor, label: tf.Tensor, options: JdtLo
       const flatLabel = hard ? tf.reshape(label, [n, p]) : tf.reshape(label, [n, p, c]);
       // exp(log_softmax) as the reference computes it (wasm's fused Softmax is less accurate in float32).
       const flat = tf.reshape(logits, [n, p, c]) as tf.Tensor3D;
-      const logp = logProbs ? tf.reshape(logProbs, [n, p, c]) : tf.logSoftmax(flat);
-      const prob = o.fromLogits ? (tf.exp(logp) as tf.Tensor3D) : tf.cast(flat, 'float32');
+      let prob: tf.Tensor3D;
+      if (!o.fromLogits) prob = tf.cast(flat, 'float32');
+      else if (probs) prob = tf.reshape(probs, [n, p, c]);
+      else prob = tf.exp(logProbs ? tf.reshape(logProbs, [n, p, c]) : tf.logSoftmax(flat));
       const s = fusedJdtStats(prob, flatLabel, keep ? tf.reshape(keep, [n, p]) : null, hard, o.ignoreIndex);
       const maxes = (perImage: boolean): tf.Tensor => {
         const pick = mode === 'PROB' ? s.maxProb : mode === 'BOTH' ? s.maxBoth : s.maxLabel;
@@ -208,7 +211,9 @@ export function jdtLossParts(logits: tf.Tensor, label: tf.Tensor, options: JdtLo
   return tf.tidy(() => {
     // exp(log_softmax) as the reference computes it (wasm's fused Softmax is less accurate in float32).
     const flat = tf.reshape(logits, [n, p, c]) as tf.Tensor3D;
-    let prob = o.fromLogits ? (tf.exp(logProbs ? tf.reshape(logProbs, [n, p, c]) : tf.logSoftmax(flat)) as tf.Tensor3D) : flat;
+    let prob = o.fromLogits
+      ? (probs ? tf.reshape(probs, [n, p, c]) as tf.Tensor3D : tf.exp(logProbs ? tf.reshape(logProbs, [n, p, c]) : tf.logSoftmax(flat)) as tf.Tensor3D)
+      : flat;
     let y = (hard ? tf.reshape(oneHotLabels(label, c), [n, p, c]) : tf.reshape(tf.cast(label, 'float32'), [n, p, c])) as tf.Tensor3D;
     let keep: tf.Tensor | null = null;
     if (keepMask) keep = tf.cast(keepMask, 'float32');
@@ -286,8 +291,8 @@ function finishJdt(o: ResolvedJdtOptions, tp: tf.Tensor2D, fp: tf.Tensor2D, fn: 
 }
 
 /** The JDT loss (scalar). See {@link JdtLossOptions}; defaults give JML1, per-batch, PRESENT for hard labels. */
-export function jdtLoss(logits: tf.Tensor, label: tf.Tensor, options: JdtLossOptions = {}, keepMask?: tf.Tensor | null, logProbs?: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => jdtLossParts(logits, label, options, keepMask, logProbs).loss);
+export function jdtLoss(logits: tf.Tensor, label: tf.Tensor, options: JdtLossOptions = {}, keepMask?: tf.Tensor | null, logProbs?: tf.Tensor, probs?: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => jdtLossParts(logits, label, options, keepMask, logProbs, probs).loss);
 }
 
 /** Jaccard Metric Loss with L1 norms (alpha = beta = 1, norm 1). */

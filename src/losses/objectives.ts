@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../errors.js';
 import { boundaryLabelSmoothing, uniformLabelSmoothing } from '../labels/smoothing.js';
+import { logSoftmaxWithProbs } from '../backends/kernels/log-softmax.js';
 import { crossEntropy, klDivergence } from './cross-entropy.js';
 import { jdtLoss, keepMaskFromLabel, type ActiveClassesMode, type JdtLossOptions } from './jdt.js';
 
@@ -63,13 +64,14 @@ export function hardLabelObjective(outputs: HeadOutputs, label: tf.Tensor, optio
   const ignoreIndex = jdt.ignoreIndex === undefined ? 255 : jdt.ignoreIndex;
   return tf.tidy(() => {
     const parts: Record<string, tf.Scalar> = {};
-    // One logSoftmax of the main head for both its CE and JDT terms.
-    const logProbs = w.ceWeight > 0 && w.jdtWeight > 0 ? tf.logSoftmax(outputs.main) : undefined;
+    // One log-softmax of the main head (and its probabilities, fused on wasm) for both its CE and JDT terms.
+    const shared = w.ceWeight > 0 && w.jdtWeight > 0 ? logSoftmaxWithProbs(outputs.main) : undefined;
+    const logProbs = shared?.logp;
     if (w.ceWeight > 0) {
       parts.ce_main = crossEntropy(outputs.main, label, { ignoreIndex, logProbs });
       if (outputs.aux) parts.ce_aux = crossEntropy(outputs.aux, label, { ignoreIndex });
     }
-    if (w.jdtWeight > 0) parts.jdt_main = jdtLoss(outputs.main, label, jdt, undefined, logProbs);
+    if (w.jdtWeight > 0) parts.jdt_main = jdtLoss(outputs.main, label, jdt, undefined, logProbs, shared?.prob);
     parts.ce_part = tf.mul(w.ceWeight, weightedSum([[w.mainWeight, parts.ce_main], [w.auxWeight, parts.ce_aux]]));
     parts.jdt_part = tf.mul(w.jdtWeight, parts.jdt_main ?? tf.scalar(0));
     return { total: tf.add(parts.ce_part, parts.jdt_part) as tf.Scalar, parts };

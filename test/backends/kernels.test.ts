@@ -8,6 +8,11 @@ import { listProjectKernels, registerProjectKernels } from '../../src/backends/i
 import { projectKernels } from '../../src/backends/kernels/index.js';
 import { crossEntropy } from '../../src/losses/cross-entropy.js';
 import { jdtLoss, type JdtLossOptions } from '../../src/losses/jdt.js';
+import { ADAMW, type AdamWAttrs } from '../../src/backends/kernels/adamw.js';
+import { batchNormTrain } from '../../src/backends/kernels/batch-norm-train.js';
+import { logSoftmaxWithProbs } from '../../src/backends/kernels/log-softmax.js';
+import { adamWOps } from '../../src/engine/optimizer.js';
+import { FusedBatchNormalization } from '../../models/batch-norm.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number[][];
@@ -163,9 +168,9 @@ describe('project kernels vs the cpu backend', () => {
       assert.ok(tf.getKernel(k.kernelName, k.backendName), `${k.kernelName} registered`);
     }
     assert.deepEqual(listProjectKernels().map((k) => k.kernelName).sort(), [
-      'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput',
-      'Slice', 'SoftsegHardNll', 'SoftsegHardNll', 'SoftsegHardNllGrad', 'SoftsegHardNllGrad',
-      'SoftsegJdtStats', 'SoftsegJdtStats', 'SoftsegJdtStatsGrad', 'SoftsegJdtStatsGrad', 'SplitV', 'StridedSlice', 'Tile',
+      'Concat', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput',
+      'Identity', 'MaxPoolGrad', 'Slice', 'SoftsegAdamW', 'SoftsegBatchNormTrain', 'SoftsegBatchNormTrainGrad', 'SoftsegHardNll', 'SoftsegHardNll', 'SoftsegHardNllGrad', 'SoftsegHardNllGrad',
+      'SoftsegJdtStats', 'SoftsegJdtStats', 'SoftsegJdtStatsGrad', 'SoftsegJdtStatsGrad', 'SoftsegLogSoftmax', 'SoftsegLogSoftmaxGrad', 'SplitV', 'StridedSlice', 'Tile',
     ]);
   });
 
@@ -199,6 +204,13 @@ describe('project kernels vs the cpu backend', () => {
         await checkKernel(kernelName, { ...c, cout: 1 }, true);
         if (c.k !== 5) await checkKernel(kernelName, { ...c, cout: 2 }, true);
       }
+      // Channel counts with blocks of four and a remainder (the filter gradient's direct loop for multiplier 1).
+      const extra: Case[] = [
+        { x: [2, 7, 9, 6], k: 3, s: 2, d: 1, pad: 'same', cout: 1 },
+        { x: [3, 6, 6, 9], k: 3, s: 1, d: 2, pad: 'same', cout: 1 },
+        { x: [2, 8, 8, 16], k: 3, s: 1, d: 1, pad: 'valid', cout: 1 },
+      ];
+      for (const c of extra) await checkKernel(kernelName, c, true);
     });
   }
 
@@ -246,6 +258,153 @@ describe('project kernels vs the cpu backend', () => {
     }
     await sameOnBoth('stridedSlice int32 s2', () => tf.stridedSlice(make([2, 6, 6, 3], 'int32', 10), [0, 0, 0, 0], [2, 6, 6, 3], [1, 2, 2, 1]));
     x.dispose();
+  });
+
+  test('Concat and Identity match the cpu backend exactly; Identity shares data safely', async () => {
+    for (const dtype of dtypes) {
+      for (const axis of [0, 1, 2, 3, -1]) {
+        await sameOnBoth(`concat ${dtype} axis ${axis}`, () => tf.concat([make([2, 3, 4, 5], dtype, 21), make([2, 3, 4, 5], dtype, 22), make([2, 3, 4, 5], dtype, 23)], axis));
+      }
+      await sameOnBoth(`concat ${dtype} channels 16+48`, () => tf.concat([make([2, 3, 3, 16], dtype, 24), make([2, 3, 3, 48], dtype, 25)], 3));
+      await sameOnBoth(`concat ${dtype} with an empty input`, () => tf.concat([make([2, 3, 0], dtype, 26), make([2, 3, 4], dtype, 27)], 2));
+      await sameOnBoth(`concat ${dtype} 1-d`, () => tf.concat([make([7], dtype, 28), make([70], dtype, 29)]));
+      await sameOnBoth(`split ${dtype} 16+48`, () => tf.split(make([2, 3, 3, 64], dtype, 30), [16, 48], 3));
+      await sameOnBoth(`split ${dtype} axis 0`, () => tf.split(make([4, 3, 2], dtype, 31), [1, 3], 0));
+      await sameOnBoth(`identity ${dtype}`, () => tf.clone(make([2, 3, 4], dtype, 32)));
+    }
+    await tf.setBackend('wasm');
+    const a = tf.tensor([1, 2, 3]);
+    const b = tf.clone(a);
+    a.dispose();
+    assert.deepEqual(Array.from(b.dataSync()), [1, 2, 3], 'a clone outlives its source');
+    b.dispose();
+  });
+
+  test('MaxPoolGrad matches the cpu backend (ties included)', async () => {
+    const shapes: Shape4[] = [[2, 8, 8, 3], [1, 7, 9, 5], [3, 6, 6, 16]];
+    for (const shape of shapes) {
+      for (const [k, st] of [[2, 2], [3, 2], [3, 1], [2, 1]]) {
+        for (const pad of ['valid', 'same'] as const) {
+          for (const ties of [false, true]) {
+            const f = (): tf.Tensor => {
+              // ties: ReLU output (many equal zeros per window) and values rounded to a coarse grid.
+              let x: tf.Tensor4D = tf.tensor4d(seeded(shape, 41), shape);
+              if (ties) x = tf.relu(tf.round(tf.mul(x, 2))) as tf.Tensor4D;
+              const dy = tf.tensor4d(seeded(tf.maxPool(x, k, st, pad).shape, 42), tf.maxPool(x, k, st, pad).shape as Shape4);
+              return tf.grad((z: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(z as tf.Tensor4D, k, st, pad), dy)))(x);
+            };
+            const got = await onBackend('wasm', f);
+            const want = await onBackend('cpu', f);
+            const err = relError(got.values, want.values);
+            assert.ok(err <= TOL, `maxPool grad x=${shape} k=${k} s=${st} ${pad} ties=${ties}: relative error ${err}`);
+          }
+        }
+      }
+    }
+  });
+
+  test('SoftsegBatchNormTrain and its gradient match moments + batchNorm on cpu', async () => {
+    const shapes: number[][] = [[2, 5, 7, 3], [4, 8, 8, 16], [1, 1, 1, 4], [6, 5], [3, 4, 130], [2, 3, 3, 1]];
+    for (const shape of shapes) {
+      const c = shape[shape.length - 1]!;
+      for (const offset of [0, 100]) {
+        const inputs = (): [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor] => [
+          tf.add(tf.tensor(seeded(shape, 51), shape), offset),
+          tf.add(tf.tensor1d(seeded([c], 52)), 1.5),
+          tf.tensor1d(seeded([c], 53)),
+          tf.tensor(seeded(shape, 54), shape),
+        ];
+        // Outputs y, mean, variance and the gradients of Σ y·w with respect to x, γ, β, concatenated.
+        const run = (fused: boolean) => (): tf.Tensor => {
+          const [x, gamma, beta, w] = inputs();
+          const axes = shape.slice(0, -1).map((_, i) => i);
+          const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+            if (fused) return batchNormTrain(xx, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5);
+            const m = tf.moments(xx, axes);
+            return { y: tf.batchNorm(xx, m.mean, m.variance, bb as tf.Tensor1D, gg as tf.Tensor1D, 1e-5), mean: m.mean, variance: m.variance };
+          };
+          const { y, mean, variance } = f(x, gamma, beta);
+          const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, gg, bb).y, w)))([x, gamma, beta]);
+          return tf.concat([y, mean, variance, ...grads].map((t) => tf.reshape(t, [-1])));
+        };
+        const got = await onBackend('wasm', run(true));
+        const want = await onBackend('cpu', run(false));
+        const err = relError(got.values, want.values);
+        assert.ok(err <= TOL, `batch norm ${shape} offset ${offset}: relative error ${err}`);
+      }
+    }
+  });
+
+  test("the zoo's batch-norm layer matches tf.layers.batchNormalization in training, moving statistics included", async () => {
+    await tf.setBackend('wasm');
+    const shape: Shape4 = [3, 6, 5, 8];
+    const cfg = { axis: -1, momentum: 0.9, epsilon: 1e-5 };
+    const fused = new FusedBatchNormalization({ ...cfg, name: 'bn_fused' });
+    const stock = tf.layers.batchNormalization({ ...cfg, name: 'bn_stock' });
+    assert.equal(fused.getClassName(), 'BatchNormalization', 'serialises as the stock class');
+    for (let step = 0; step < 3; step++) {
+      const x = tf.add(tf.mul(tf.tensor4d(seeded(shape, 71 + step), shape), 2), 0.5);
+      const ys = [fused, stock].map((layer) => tf.tidy(() => layer.apply(x, { training: true }) as tf.Tensor));
+      if (step === 0) stock.setWeights(fused.getWeights()); // same initial weights (both default: γ 1, β 0, moving 0 / 1)
+      const err = relError(ys[0]!.dataSync(), ys[1]!.dataSync());
+      assert.ok(err <= TOL, `step ${step}: output relative error ${err}`);
+      const [, , mmF, mvF] = fused.getWeights(), [, , mmS, mvS] = stock.getWeights();
+      assert.ok(relError(mmF!.dataSync(), mmS!.dataSync()) <= TOL, `step ${step}: moving mean`);
+      assert.ok(relError(mvF!.dataSync(), mvS!.dataSync()) <= TOL, `step ${step}: moving variance`);
+      tf.dispose([x, ...ys]);
+    }
+    // Inference uses the moving statistics, as the stock layer.
+    const x = tf.tensor4d(seeded(shape, 80), shape);
+    const [a, b] = [fused, stock].map((layer) => layer.apply(x, { training: false }) as tf.Tensor);
+    assert.ok(relError(a!.dataSync(), b!.dataSync()) <= TOL, 'inference');
+    tf.dispose([x, a!, b!]);
+    fused.dispose();
+    stock.dispose();
+  });
+
+  test('SoftsegLogSoftmax (log-probabilities and probabilities) and its gradient match tf.logSoftmax + tf.exp on cpu', async () => {
+    for (const shape of [[2, 5, 7, 11], [3, 4], [1, 1, 1, 1], [2, 3, 130]]) {
+      for (const scale of [1, 40]) {
+        for (const uses of ['both', 'logp', 'prob'] as const) {
+          const f = (): tf.Tensor => {
+            const z = tf.mul(tf.tensor(seeded(shape, 91), shape), scale);
+            const w1 = tf.tensor(seeded(shape, 92), shape), w2 = tf.tensor(seeded(shape, 93), shape);
+            const parts = (zz: tf.Tensor) => {
+              const { logp, prob } = logSoftmaxWithProbs(zz);
+              return { logp, prob, loss: tf.add(uses === 'prob' ? 0 : tf.sum(tf.mul(logp, w1)), uses === 'logp' ? 0 : tf.sum(tf.mul(prob, w2))) };
+            };
+            const { logp, prob } = parts(z);
+            const grad = tf.grad((zz: tf.Tensor) => parts(zz).loss as tf.Scalar)(z);
+            return tf.concat([logp, prob, grad].map((t) => tf.reshape(t, [-1])));
+          };
+          const got = await onBackend('wasm', f);
+          const want = await onBackend('cpu', f);
+          const err = relError(got.values, want.values);
+          assert.ok(err <= TOL, `log-softmax ${shape} ×${scale} (${uses}): relative error ${err}`);
+        }
+      }
+    }
+  });
+
+  test('SoftsegAdamW matches the AdamW update as plain ops on cpu', async () => {
+    for (const shape of [[3, 3, 4, 5], [7], [1]]) {
+      for (const [t, decay] of [[1, 0], [1, 1e-3], [10, 1e-4], [1000, 0]] as Array<[number, number]>) {
+        const attrs: AdamWAttrs = { lr: 2e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, decay, bias1: 1 - 0.9 ** t, bias2: 1 - 0.999 ** t };
+        const inputs = () => ({
+          x: tf.tensor(seeded(shape, 61), shape),
+          m: tf.mul(tf.tensor(seeded(shape, 62), shape), 0.01),
+          v: tf.mul(tf.abs(tf.tensor(seeded(shape, 63), shape)), 1e-4),
+          g: tf.mul(tf.tensor(seeded(shape, 64), shape), 0.05),
+        });
+        const got = await onBackend('wasm', () => tf.concat((tf.engine().runKernel(ADAMW, inputs(), attrs as unknown as tf.NamedAttrMap) as tf.Tensor[]).map((o) => tf.reshape(o, [-1]))));
+        const want = await onBackend('cpu', () => {
+          const { x, m, v, g } = inputs();
+          return tf.concat(adamWOps(x, m, v, g, attrs).map((o) => tf.reshape(o, [-1])));
+        });
+        const err = relError(got.values, want.values);
+        assert.ok(err <= TOL, `AdamW ${shape} t=${t} decay=${decay}: relative error ${err}`);
+      }
+    }
   });
 
   test('fused loss kernels (SoftsegJdtStats, SoftsegHardNll and their gradients) match the op-based losses on cpu', async () => {

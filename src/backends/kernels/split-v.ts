@@ -1,8 +1,9 @@
 // SplitV for wasm: the concat gradient. The shipped kernel calls the shipped Slice directly (so it copies
-// the whole input off the heap once per output); this one slices in place with the project's Slice.
+// the whole input off the heap once per output); this one copies each part's runs straight from the heap
+// (short runs, e.g. channel slices of NHWC activations, in a loop).
 import * as tf from '@tensorflow/tfjs';
 import { callShipped } from './shipped.js';
-import { runWasmKernel, type WasmBackendLike } from './wasm-util.js';
+import { copyRuns, type WasmBackendLike } from './wasm-util.js';
 
 function splitV(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown }): tf.TensorInfo[] {
   const backend = args.backend as WasmBackendLike;
@@ -11,14 +12,23 @@ function splitV(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: 
   const { numOrSizeSplits, axis } = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
   const $axis = tf.util.parseAxisParam(axis, x.shape)[0];
   const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, $axis);
-  const begin = new Array<number>(x.shape.length).fill(0);
-  return sizes.map((s) => {
-    const size = x.shape.slice();
-    size[$axis] = s;
-    const part = runWasmKernel(backend, tf.Slice, { x }, { begin: begin.slice(), size });
-    begin[$axis] += s;
-    return part;
+  const outer = tf.util.sizeFromShape(x.shape.slice(0, $axis));
+  const inner = tf.util.sizeFromShape(x.shape.slice($axis + 1));
+  const total = x.shape[$axis]! * inner;
+  const outs = sizes.map((s) => {
+    const shape = x.shape.slice();
+    shape[$axis] = s;
+    return backend.makeOutput(shape, x.dtype);
   });
+  // Views only after the last allocation.
+  const src = backend.typedArrayFromHeap(x);
+  let offset = 0;
+  outs.forEach((o, i) => {
+    const run = sizes[i]! * inner;
+    if (run > 0 && outer > 0) copyRuns(src, offset, total, backend.typedArrayFromHeap(o), 0, run, run, outer);
+    offset += run;
+  });
+  return outs;
 }
 
 export const splitVWasm: tf.KernelConfig = {

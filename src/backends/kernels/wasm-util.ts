@@ -253,3 +253,19 @@ export function stridedCopy(
     }
   }
 }
+
+/**
+ * Copies `count` runs of `run` elements: run r goes from src[srcOff + r·srcStride …] to dst[dstOff + r·dstStride …].
+ * Short runs (channel slices of NHWC activations) are copied in a loop: a subarray + set per run costs more
+ * than the copy itself there.
+ */
+export function copyRuns(src: NumericArray, srcOff: number, srcStride: number, dst: NumericArray, dstOff: number, dstStride: number, run: number, count: number): void {
+  if (run >= 32) {
+    for (let r = 0; r < count; r++) dst.set(src.subarray(srcOff + r * srcStride, srcOff + r * srcStride + run), dstOff + r * dstStride);
+    return;
+  }
+  for (let r = 0; r < count; r++) {
+    const s = srcOff + r * srcStride, d = dstOff + r * dstStride;
+    for (let j = 0; j < run; j++) dst[d + j] = src[s + j]!;
+  }
+}

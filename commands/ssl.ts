@@ -9,7 +9,7 @@ export default class Ssl extends SoftsegCommand {
 
 Teachers: a fixed trained teacher through the cache (--teacher + --cache; the default and recommended one — run \`softseg label\` to fill the cache, misses are labelled on the fly), or a mean teacher (--ema M: an exponential moving average of the student, batch-norm statistics included). A mean teacher must start from a supervised model: --init RUN_DIR (a \`softseg train\` run of the same architecture) or a supervised phase of --unlabeled-warmup steps; started from random weights it collapses.
 
-The teacher sees a weak view of each unlabeled crop (geometry only), the student a strong one (--strong-aug: stronger colour jitter, grayscale, blur), plus CutMix between unlabeled images (--cutmix) with the pseudo-labels mixed the same way. The run warns, then stops, when one class takes more than --collapse-share of the student's predicted unlabeled pixels or val mIoU falls more than 15 points below its best for several checks in a row.`;
+The teacher sees a weak view of each unlabeled crop (geometry only), the student a strong one (--strong-aug: stronger colour jitter, grayscale, blur), plus CutMix between unlabeled images (--cutmix) with the pseudo-labels mixed the same way. The run warns, then stops, when val mIoU falls more than 15 points below its best, or — with a mean teacher, which collapses together with its student — when one class takes more than --collapse-share of the student's predicted unlabeled pixels, for several checks in a row.`;
   static override examples = [
     '<%= config.bin %> ssl --teacher runs/teacher --cache cache/ --data data/train --unlabeled data/extra --val data/val --model mobile-unet --out runs/ssl --epochs 20',
     '<%= config.bin %> ssl --ema 0.999 --init runs/supervised --data data/train --unlabeled data/extra --val data/val --model mobile-unet --out runs/mt',
@@ -33,7 +33,7 @@ The teacher sees a weak view of each unlabeled crop (geometry only), the student
     'unlabeled-ratio': Flags.string({ description: 'Share of each batch from --unlabeled.', default: '0.5' }),
     'strong-aug': Flags.string({ description: 'Photometric augmentation of the student\'s view of unlabeled images.', options: ['strong', 'default'], default: 'strong' }),
     cutmix: Flags.string({ description: 'Probability of CutMix per unlabeled image (0 = off).', default: '0.5' }),
-    'collapse-share': Flags.string({ description: 'Collapse guard: stop when one class takes more than this share of the student\'s predicted unlabeled pixels (1 = off).', default: '0.95' }),
+    'collapse-share': Flags.string({ description: 'Collapse guard (mean teacher): stop when one class takes more than this share of the student\'s predicted unlabeled pixels (1 = off).', default: '0.95' }),
   };
 
   async run(): Promise<Record<string, unknown>> {

@@ -65,7 +65,7 @@ export interface SslConfig extends TrainConfig {
   strongAug: 'strong' | 'default';
   /** Probability of CutMix per unlabeled image (a box from another unlabeled image of the batch). */
   cutmix: number;
-  /** Collapse guard: the dominant class's share of the student's predicted unlabeled pixels that counts as collapse. */
+  /** Collapse guard (mean teacher): the dominant class's share of the student's predicted unlabeled pixels that counts as collapse. */
   collapseShare: number;
   /** Consecutive collapsed checks (log windows or evaluations) before the run stops. */
   collapsePatience: number;
@@ -330,7 +330,12 @@ export class CollapseGuard {
   private best: number | null = null;
   private warned = false;
 
-  constructor(private readonly o: { share: number; patience: number; onWarning?: (w: string) => void; onStop: (reason: string) => void; drop?: number }) {}
+  /**
+   * `shareCheck` (default true) enables the one-class check. It suits a mean teacher, which collapses together
+   * with the student; a student trained from scratch against a fixed teacher passes through an "all
+   * background" phase on background-heavy data, so with a fixed teacher only the val mIoU check applies.
+   */
+  constructor(private readonly o: { share: number; patience: number; onWarning?: (w: string) => void; onStop: (reason: string) => void; drop?: number; shareCheck?: boolean }) {}
 
   private bad(kind: 'share' | 'eval', message: string): void {
     const count = kind === 'share' ? ++this.shareBad : ++this.evalBad;
@@ -347,7 +352,7 @@ export class CollapseGuard {
 
   onStep(step: number, parts: Record<string, number>): void {
     const share = parts.u_dominant_share, weight = parts.u_weight ?? 0;
-    if (share === undefined || !(weight > 0)) return;
+    if (share === undefined || !(weight > 0) || this.o.shareCheck === false) return;
     if (share > this.o.share) this.bad('share', `one class takes ${(100 * share).toFixed(1)}% of the student's predicted unlabeled pixels (> ${(100 * this.o.share).toFixed(0)}%, step ${step})`);
     else this.shareBad = 0;
   }
@@ -545,7 +550,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
     const forward = () => ctrl.abort();
     if (env.signal?.aborted) ctrl.abort();
     env.signal?.addEventListener('abort', forward, { once: true });
-    const guard = new CollapseGuard({ share: config.collapseShare, patience: config.collapsePatience, onWarning: env.onWarning, onStop: () => ctrl.abort() });
+    const guard = new CollapseGuard({ share: config.collapseShare, patience: config.collapsePatience, onWarning: env.onWarning, onStop: () => ctrl.abort(), shareCheck: config.ema !== undefined });
     const onEvent = (e: TrainingEvent) => {
       env.onEvent?.(e);
       if (e.type === 'step') guard.onStep(e.step, e.parts);

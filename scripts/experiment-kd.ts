@@ -92,6 +92,7 @@ for (const seed of seeds) {
       // An honest table shows a run that failed (e.g. the collapse guard stopping it) instead of hiding it.
       (results[row.key] ??= []).push({ mIoU: NaN, mIoUI: NaN, ECE: NaN, error: (e as Error).message.split('\n')[0] });
       log(`  failed: ${(e as Error).message.split('\n')[0]}`);
+      if (process.env.DEBUG) console.error(e);
     }
   }
 }

@@ -14,7 +14,7 @@ import { SoftsegError } from '../errors.js';
 
 export interface DemoOptions {
   out: string;
-  /** A smaller, faster run (≈1–2 minutes on 2 cores) for tests and a first look. */
+  /** A smaller, faster run (about a minute on 2 cores) for tests and a first look. */
   quick?: boolean;
   backend?: string;
   threads?: number;

@@ -315,6 +315,7 @@ const brotliDecompressAsync = promisify(zlib.brotliDecompress);
 
 async function compress(raw: Uint8Array, how: Compression): Promise<Uint8Array> {
   if (how === 'none') return raw;
+  // Level 6: the same size as level 9 on these planes at half the time (bench:label).
   if (how === 'deflate') return deflateAsync(raw, { level: 6 });
   return brotliCompressAsync(raw, {
     params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length },

@@ -15,7 +15,6 @@
 //    ms of cache reads per step (batch × ms/entry, run in the loader's background queue) vs the step's ms.
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createModel } from '../models/registry.js';
 import { initBackend, type BackendRequest } from '../src/backends/select.js';
 import { entryFidelity, teacherFidelity } from '../src/cache/fidelity.js';
@@ -29,8 +28,8 @@ import { labelFolders } from '../src/labeling/label-folder.js';
 import { DISTILL_DEFAULTS, distillObjective, trainDistill, type DistillConfig } from '../src/recipes/distill.js';
 import { openTeacher } from '../src/teachers/teacher.js';
 import { synthProbs, type SynthKind } from '../test/cache/synth.js';
-import { fmt, median, parseArgs, table } from './common.js';
-import { BENCH_VERSION, loadFigure, loadText, makeShapes, makeTeacher, numOpt, progress, readTrainWindows, steadyFigures, tempWorkDir, verdict } from './fixtures.js';
+import { fmt, median, table } from './common.js';
+import { runIfMain, BENCH_VERSION, loadFigure, loadText, makeShapes, makeTeacher, numOpt, progress, readTrainWindows, steadyFigures, tempWorkDir, verdict } from './fixtures.js';
 
 export interface CacheBenchOptions {
   backend: string;
@@ -312,19 +311,4 @@ export function cacheTable(r: CacheBenchResult): string {
   return `${head}\n${size}\n\n${reads}\n\n${distill}\n${note}`;
 }
 
-async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2));
-  const result = await runCacheBench(cacheOptionsFromArgs(a));
-  if (a.json === 'true') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(`${cacheTable(result)}\n`);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, cacheOptionsFromArgs, runCacheBench, cacheTable);

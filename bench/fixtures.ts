@@ -4,6 +4,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from './common.js';
 import { createModel } from '../models/registry.js';
 import { loadModel } from '../models/io.js';
 import { IMAGENET_NORMALIZATION } from '../src/augment/normalize.js';
@@ -156,3 +158,22 @@ export const verdict = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
 export const progress = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
+
+/**
+ * When `moduleUrl` is the script node was started with: parse the arguments, run the bench, print its table
+ * (or JSON with --json) and exit — the shared `main` of bench/cache.ts, label.ts and pipeline.ts.
+ */
+export function runIfMain<O, R>(moduleUrl: string, fromArgs: (a: Record<string, string>) => O, runBench: (o: O) => Promise<R>, render: (r: R) => string): void {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  const a = parseArgs(process.argv.slice(2));
+  runBench(fromArgs(a)).then(
+    (result) => {
+      process.stdout.write(a.json === 'true' ? `${JSON.stringify(result, null, 2)}\n` : `${render(result)}\n`);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -9,15 +9,14 @@
 // images/s of each (best of --reps, alternating a/b) and the ratio (b)/(a) (goal ≥ 0.9).
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { initBackend, type BackendRequest } from '../src/backends/select.js';
 import { DEFAULT_K } from '../src/cache/format.js';
 import { hashImageFile, openCache } from '../src/cache/store.js';
 import { decodeImage, type DecodedImage } from '../src/data/decode.js';
 import { labelFolders } from '../src/labeling/label-folder.js';
 import { openTeacher, type Teacher } from '../src/teachers/teacher.js';
-import { fmt, list, parseArgs, table } from './common.js';
-import { loadFigure, loadText, makeShapes, makeTeacher, numOpt, onnxRuntimeAvailable, progress, tempWorkDir, verdict } from './fixtures.js';
+import { fmt, list, table } from './common.js';
+import { runIfMain, loadFigure, loadText, makeShapes, makeTeacher, numOpt, onnxRuntimeAvailable, progress, tempWorkDir, verdict } from './fixtures.js';
 
 export interface LabelBenchOptions {
   backend: string;
@@ -197,19 +196,4 @@ export function labelTable(r: LabelBenchResult): string {
   return `${head}\n${table(['teacher, images', '(a) bare img/s', '(b) label img/s', 'ratio', 'goal ≥0.9', 'infer ms/img', 'hash ms/img', 'decode ms/img', 'put ms/img', 'cache B/px', 'load'], rows)}\n${note}`;
 }
 
-async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2));
-  const result = await runLabelBench(labelOptionsFromArgs(a));
-  if (a.json === 'true') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(`${labelTable(result)}\n`);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, labelOptionsFromArgs, runLabelBench, labelTable);

@@ -7,12 +7,11 @@
 // from metrics.jsonl (first 10-step window left out), next to the bare TrainStep on random tensors of the same
 // model, size, batch and classes (bench/engine-row.ts, its own process): ratio pipeline ÷ bare.
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { initBackend, type BackendRequest } from '../src/backends/select.js';
 import { TRAIN_DEFAULTS, trainSupervised, type TrainConfig } from '../src/recipes/supervised.js';
-import { fmt, isError, list, median, parseArgs, table, type RowOutcome } from './common.js';
+import { fmt, isError, list, median, table, type RowOutcome } from './common.js';
 import { runEngineRow } from './engine.js';
-import { BENCH_VERSION, loadFigure, loadText, makeShapes, numOpt, progress, readTrainWindows, steadyFigures, tempWorkDir, verdict, type TrainWindow } from './fixtures.js';
+import { runIfMain, BENCH_VERSION, loadFigure, loadText, makeShapes, numOpt, progress, readTrainWindows, steadyFigures, tempWorkDir, verdict, type TrainWindow } from './fixtures.js';
 
 export interface PipelineOptions {
   backend: string;
@@ -137,19 +136,4 @@ export function pipelineTable(r: PipelineResult): string {
   return `${head}\n${table(['row', 'pipeline img/s', 'bare img/s', 'ratio', 'loader wait', 'goal <5%', 'first window wait', 'bare step ms', 'run s', 'load'], rows)}\n${note}`;
 }
 
-async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2));
-  const result = await runPipelineBench(pipelineOptionsFromArgs(a));
-  if (a.json === 'true') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(`${pipelineTable(result)}\n`);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, pipelineOptionsFromArgs, runPipelineBench, pipelineTable);

@@ -17,16 +17,11 @@ import {
   sliceInfo,
   transposeInfo,
   type WasmBackendLike,
+  type ConvGradAttrs,
 } from './wasm-util.js';
 
-interface Attrs {
-  strides: number | [number, number];
-  pad: unknown;
-  dataFormat?: string;
-  dimRoundingMode?: string;
+interface Attrs extends ConvGradAttrs {
   filterShape: [number, number, number, number];
-  /** Not part of tfjs's attrs (its conv2d gradient rejects dilations); honoured when a caller passes it. */
-  dilations?: number | [number, number];
 }
 
 function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown }): tf.TensorInfo {

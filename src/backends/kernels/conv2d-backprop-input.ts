@@ -10,16 +10,11 @@ import {
   runWasmKernel,
   zeroInsertPad,
   type WasmBackendLike,
+  type ConvGradAttrs,
 } from './wasm-util.js';
 
-interface Attrs {
-  strides: number | [number, number];
-  pad: unknown;
-  dataFormat?: string;
-  dimRoundingMode?: string;
+interface Attrs extends ConvGradAttrs {
   inputShape: [number, number, number, number];
-  /** Not part of tfjs's attrs (its conv2d gradient rejects dilations); honoured when a caller passes it. */
-  dilations?: number | [number, number];
 }
 
 function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown }): tf.TensorInfo {

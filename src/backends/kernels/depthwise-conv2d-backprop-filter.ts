@@ -14,13 +14,10 @@ import {
   sliceInfo,
   transposeInfo,
   type WasmBackendLike,
+  type ConvGradAttrs,
 } from './wasm-util.js';
 
-interface Attrs {
-  strides: number | [number, number];
-  dilations?: number | [number, number];
-  pad: unknown;
-  dimRoundingMode?: string;
+interface Attrs extends ConvGradAttrs {
   filterShape: [number, number, number, number];
 }
 

@@ -3,13 +3,9 @@
 // C·M outputs are summed back to C channels.
 import * as tf from '@tensorflow/tfjs';
 import { convTransposedInput, transposedConvPads } from './conv2d-backprop-input.js';
-import { convGeometry, disposeInfos, flipFilter, reshapeInfo, runWasmKernel, type WasmBackendLike } from './wasm-util.js';
+import { convGeometry, disposeInfos, flipFilter, reshapeInfo, runWasmKernel, type ConvGradAttrs, type WasmBackendLike } from './wasm-util.js';
 
-interface Attrs {
-  strides: number | [number, number];
-  dilations?: number | [number, number];
-  pad: unknown;
-  dimRoundingMode?: string;
+interface Attrs extends ConvGradAttrs {
   inputShape: [number, number, number, number];
 }
 

@@ -269,3 +269,13 @@ export function copyRuns(src: NumericArray, srcOff: number, srcStride: number, d
     for (let j = 0; j < run; j++) dst[d + j] = src[s + j]!;
   }
 }
+
+/** The attributes TF.js passes to the convolution gradient kernels (plus the output shape each one names). */
+export interface ConvGradAttrs {
+  strides: number | [number, number];
+  pad: unknown;
+  dataFormat?: string;
+  dimRoundingMode?: string;
+  /** Not part of tfjs's conv2d gradient attrs (it rejects dilations); honoured when a caller passes it. */
+  dilations?: number | [number, number];
+}

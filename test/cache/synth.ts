@@ -64,25 +64,7 @@ export function synthProbs(kind: SynthKind, width: number, height: number, C: nu
     const g = 8;
     const grid = new Float64Array(g * g * C);
     for (let i = 0; i < grid.length; i++) grid[i] = rng.normal() * sharpness;
-    const z = new Float64Array(C);
-    for (let y = 0; y < height; y++) {
-      const fy = (y / Math.max(1, height - 1)) * (g - 1), y0 = Math.min(g - 2, Math.floor(fy)), ty = fy - y0;
-      for (let x = 0; x < width; x++) {
-        const fx = (x / Math.max(1, width - 1)) * (g - 1), x0 = Math.min(g - 2, Math.floor(fx)), tx = fx - x0;
-        let m = -Infinity;
-        for (let c = 0; c < C; c++) {
-          const a = grid[(y0 * g + x0) * C + c]!, b = grid[(y0 * g + x0 + 1) * C + c]!;
-          const d = grid[((y0 + 1) * g + x0) * C + c]!, e = grid[((y0 + 1) * g + x0 + 1) * C + c]!;
-          z[c] = (1 - ty) * ((1 - tx) * a + tx * b) + ty * ((1 - tx) * d + tx * e);
-          if (z[c]! > m) m = z[c]!;
-        }
-        let s = 0;
-        for (let c = 0; c < C; c++) { z[c] = Math.exp(z[c]! - m); s += z[c]!; }
-        const base = (y * width + x) * C;
-        for (let c = 0; c < C; c++) out[base + c] = z[c]! / s;
-      }
-    }
-    return out;
+    return upsampleSoftmax(grid, g, g, width, height, C);
   }
   for (let p = 0; p < n; p++) {
     const base = p * C;

@@ -1,27 +1,30 @@
 /**
- * The binary format of one teacher-output cache entry (one image × one teacher), version 1.
+ * The binary format of one teacher-output cache entry (one image × one teacher), version 2 (version 1 is read).
  *
  * A teacher's per-pixel class distribution p is stored as its top-k classes and log-ratios to the top class:
  *   ids   k class ids per pixel (uint8; 255 = slot unused), sorted by probability, slot 0 = argmax
  *   codes k quantised log-ratios per pixel: slots 1..k−1 hold d_j = ln(p_j / p_1); the last code holds
- *         the residual per tail class, d_r = ln((r / (C − used)) / p_1), r = the mass outside the used slots.
+ *         the residual, d_r = ln(r / (p_1 · S)), r = the mass outside the used slots, S = Σ of the pixel's tail
+ *         shares under the entry's tail model (tail-model.ts: one image-wide shape, or a low-rank model of the
+ *         log-probabilities with a few coefficients per 2×2 block).
  * Every d is ≤ 0, so p_1 itself needs no code: it is what makes the distribution sum to 1
- * (p_1 = 1 / (1 + Σ e^{d_j} + (C − used)·e^{d_r})). Storing ratios to the top class keeps the confidence
+ * (p_1 = 1 / (1 + Σ e^{d_j} + e^{d_r}·S)). Storing ratios to the top class keeps the confidence
  * (= p_1) precise where a pseudo-label threshold needs it (1 − p_1 carries the quantisation's relative error,
- * not p_1), and tempering is exact in this form: softmax(z/T) ∝ p^{1/T} ⇒ weights e^{d/T}.
+ * not p_1), and tempering is exact in this form: softmax(z/T) ∝ p^{1/T} ⇒ weights e^{d/T}, shares^{1/T}.
  * A slot whose ratio falls below the quantiser's range is left unused and its mass joins the residual.
- * Pseudo-only entries use the same layout with k = 1 (argmax + residual; confidence = 1/(1 + (C−1)e^{d_r})).
+ * Pseudo-only entries use the same layout with k = 1 and the image-wide tail shape.
  *
  * File layout (little-endian):
  *   0  'SSCE'            magic
- *   4  u16 version       1
- *   6  u16 headerBytes   header length including the class maxima (multiple of 4)
+ *   4  u16 version       2
+ *   6  u16 headerBytes   header length including the float tables below (multiple of 4)
  *   8  u8  modes         bit 0 soft, bit 1 pseudo
  *   9  u8  scheme        quantiser (QUANT_SCHEMES)
  *   10 u8  compression   0 none, 1 deflate, 2 brotli
  *   11 u8  k
  *   12 u16 numClasses    ≤ 255
- *   14 u16 reserved
+ *   14 u8  tail rank m   (version 1: 0)
+ *   15 u8  tail grid     pixels per tail coefficient along each axis (version 1: 0)
  *   16 u32 width, 20 u32 height
  *   24 f32 range D       quantised log-ratios cover [−D, 0]
  *   28 u32 rawBytes      payload length before compression
@@ -29,21 +32,27 @@
  *   36 u16 fingerprint length, 38 u16 image hash length, 40 u16 image name length, 42 u16 reserved
  *   44 fingerprint, image hash, image name (UTF-8), zero padding to a multiple of 4
  *      f32 × C          per-class maximum probability over the image (exact, for active classes at any threshold)
- *      f32 × C          tail prior π (mean 1): a pixel's residual r goes to its tail classes c ∝ π_c (all 1 = evenly)
- *   headerBytes         payload: ids planes (k × H·W bytes), then code planes (k × H·W, each row delta-coded
- *                       from its left neighbour; uint16: all high bytes, then all low bytes)
+ *      f32 × C          tail base ℓ₀ (version 1: the image-wide shape π itself, not its log)
+ *      f32 × m·C        tail basis V (row j = component j)
+ *      f32 × m, f32 × m coefficient offsets and steps (u = offset + step · code)
+ *   headerBytes         payload: ids planes (k × H·W bytes), code planes (k × H·W, each row delta-coded from its
+ *                       left neighbour; uint16: all high bytes, then all low bytes), then the tail coefficient
+ *                       planes (m × ⌈H/grid⌉·⌈W/grid⌉ bytes, rows delta-coded)
  *   end − 4             u32 CRC-32 of everything before it
  */
 import zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { SoftsegError } from '../errors.js';
+import { TailShares, evenTail, fitTailModel, gridSize, type TailModel, type TopK } from './tail-model.js';
 
 export const ENTRY_MAGIC = 'SSCE';
-export const ENTRY_VERSION = 1;
+export const ENTRY_VERSION = 2;
 /** The id of an unused top-k slot. */
 export const UNUSED_SLOT = 255;
 export const MAX_CLASSES = 255;
 const FIXED_HEADER = 44;
+/** Floats after the names: class maxima, tail base, basis, coefficient offsets and steps. */
+const tailFloats = (C: number, rank: number): number => 2 * C + rank * C + 2 * rank;
 const MAX_NAME_BYTES = 1024;
 
 export type CacheMode = 'soft' | 'pseudo' | 'both';
@@ -68,7 +77,6 @@ const COMPRESSIONS: Compression[] = ['none', 'deflate', 'brotli'];
 export const DEFAULT_K = 4;
 export const DEFAULT_SCHEME: QuantScheme = 'sqrt8';
 export const DEFAULT_COMPRESSION: Compression = 'deflate';
-export const DEFAULT_TAIL_PRIOR = true;
 
 /** A cache entry that fails its checksum, is truncated or does not parse. Never used; relabel it. */
 export class CorruptEntryError extends SoftsegError {
@@ -105,8 +113,8 @@ export interface EntryHeader {
   headerBytes: number;
   /** Per-class maximum probability over the image. */
   classMax: Float32Array;
-  /** Relative weights by which a pixel's residual is spread over its tail classes (all 1: evenly). */
-  tailPrior: Float32Array;
+  /** How a pixel's residual is spread over its tail classes. */
+  tail: TailModel;
 }
 
 export interface EncodeOptions {
@@ -123,14 +131,31 @@ export interface EncodeOptions {
   /** Log-ratio range D; default per scheme. */
   range?: number;
   compression?: Compression;
-  /** Spread the residual by a per-image class prior instead of evenly (DEFAULT_TAIL_PRIOR). */
-  tailPrior?: boolean;
+  /** The tail model (default: low rank, chosen per image for DEFAULT_TAIL_KL_TARGET). */
+  tail?: TailOptions;
 }
 
 /** The quantised planes of an entry, before compression (or after decompression). */
 export interface EntryPlanes {
   ids: Uint8Array;
   codes: Uint8Array | Uint16Array;
+  /** Tail-model coefficient codes, [rank, H·W] (empty at rank 0). */
+  coefs: Uint8Array;
+}
+
+/** How the residual is spread over the tail classes (tail-model.ts). */
+export interface TailOptions {
+  /**
+   * 'lowrank' (default): the image-wide shape, or the smallest principal-component rank whose KL on a pixel
+   * sample meets `klTarget`; 'prior': the image-wide shape only; 'even': r / (C − used) each.
+   */
+  model?: 'lowrank' | 'prior' | 'even';
+  /** Mean KL (nats/pixel, T = 1) the tail may add (default DEFAULT_TAIL_KL_TARGET). */
+  klTarget?: number;
+  /** Largest rank (default DEFAULT_MAX_TAIL_RANK). */
+  maxRank?: number;
+  /** Pixels per tail coefficient along each axis (default DEFAULT_TAIL_GRID). */
+  grid?: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -182,130 +207,143 @@ function weightTable(scheme: QuantScheme, range: number, temperature: number): F
 // Encoding
 
 /**
- * Quantises probabilities `probs` ([H, W, C] HWC, each pixel a distribution) into top-k planes.
+ * Quantises probabilities `probs` ([H, W, C] HWC, each pixel a distribution) into top-k planes and fits the
+ * tail model (tail-model.ts) that spreads each pixel's residual over its tail classes.
  * Pixels need not sum to exactly 1; they are taken as they are (the format stores ratios).
- * With `tailPrior`, the residual is later spread over a pixel's tail classes in proportion to a per-image prior
- * π (estimated here: the mean tail share of each class where it is in the tail); without, π = 1 (even spread).
+ * One pass over the classes per pixel: its sum, the image's class maxima and the top k (insertion).
  */
 export function quantizePlanes(
-  probs: Float32Array, numPixels: number, numClasses: number, k: number, scheme: QuantScheme, range: number, tailPrior = false,
-): EntryPlanes & { prior: Float32Array } {
-  const C = numClasses;
-  const ids = new Uint8Array(k * numPixels).fill(UNUSED_SLOT);
-  const codes = QUANT_SCHEMES[scheme].bytes === 1 ? new Uint8Array(k * numPixels) : new Uint16Array(k * numPixels);
+  probs: Float32Array, width: number, height: number, numClasses: number, k: number, scheme: QuantScheme, range: number,
+  tail: TailOptions = {},
+): EntryPlanes & { tail: TailModel; classMax: Float32Array } {
+  const C = numClasses, n = width * height;
+  const ids = new Uint8Array(k * n).fill(UNUSED_SLOT);
+  const codes = QUANT_SCHEMES[scheme].bytes === 1 ? new Uint8Array(k * n) : new Uint16Array(k * n);
   const zero = levels(scheme) - 1;
-  const chosen = new Int32Array(k);
-  const taken = new Uint8Array(C);
-  const tailMass = new Float64Array(numPixels);
-  const logTop = new Float64Array(numPixels);
-  const usedOf = new Uint8Array(numPixels);
-  const shareSum = new Float64Array(C);
-  const shareCount = new Float64Array(C);
-  for (let p = 0; p < numPixels; p++) {
+  const classMax = new Float32Array(C);
+  const topV = new Float64Array(k);
+  const topC = new Int32Array(k);
+  const tailMass = new Float64Array(n);
+  const logTop = new Float64Array(n);
+  const used = new Uint8Array(n);
+  for (let p = 0; p < n; p++) {
     const base = p * C;
-    let total = 0;
-    for (let c = 0; c < C; c++) total += probs[base + c]!;
+    let total = 0, filled = 0;
+    for (let c = 0; c < C; c++) {
+      const v = probs[base + c]!;
+      total += v;
+      if (v > classMax[c]!) classMax[c] = v;
+      // insertion into the sorted top k; a later equal value stays behind (the lowest class id wins ties)
+      if (filled < k || v > topV[k - 1]!) {
+        let j = filled < k ? filled++ : k - 1;
+        while (j > 0 && v > topV[j - 1]!) { topV[j] = topV[j - 1]!; topC[j] = topC[j - 1]!; j--; }
+        topV[j] = v;
+        topC[j] = c;
+      }
+    }
     if (!(total > 0) || !Number.isFinite(total)) {
       throw new SoftsegError(`pixel ${p} has no valid probability distribution (sum ${total})`, { hint: 'the teacher must output finite, non-negative class probabilities' });
     }
-    // top-k by repeated selection (the lowest class id wins ties)
-    taken.fill(0);
-    for (let j = 0; j < k; j++) {
-      let best = -1;
-      let bestV = -1;
-      for (let c = 0; c < C; c++) {
-        const v = probs[base + c]!;
-        if (!taken[c] && v > bestV) { bestV = v; best = c; }
-      }
-      chosen[j] = best;
-      taken[best] = 1;
-    }
-    const lp1 = Math.log(probs[base + chosen[0]!]!);
-    let used = 1;
-    ids[p] = chosen[0]!;
+    const lp1 = Math.log(topV[0]!);
+    let u = 1, kept = topV[0]!;
+    ids[p] = topC[0]!;
     for (let j = 1; j < k; j++) {
-      const q = quantize(Math.log(probs[base + chosen[j]!]!) - lp1, scheme, range);
+      const q = quantize(Math.log(topV[j]!) - lp1, scheme, range);
       if (q === zero) break; // this slot and all smaller ones join the residual
-      ids[j * numPixels + p] = chosen[j]!;
-      codes[(j - 1) * numPixels + p] = q;
-      used++;
+      ids[j * n + p] = topC[j]!;
+      codes[(j - 1) * n + p] = q;
+      kept += topV[j]!;
+      u++;
     }
-    taken.fill(0);
-    for (let j = 0; j < used; j++) taken[chosen[j]!] = 1;
-    let r = 0;
-    for (let c = 0; c < C; c++) if (!taken[c]) r += probs[base + c]!;
+    let r = u < C ? total - kept : 0;
+    if (u < C && !(r > 1e-6 * total)) { // a small tail: sum it exactly (a difference would round it to 0)
+      r = 0;
+      for (let c = 0; c < C; c++) {
+        let inTop = false;
+        for (let j = 0; j < u; j++) if (topC[j] === c) inTop = true;
+        if (!inTop) r += probs[base + c]!;
+      }
+    }
     tailMass[p] = r;
     logTop[p] = lp1;
-    usedOf[p] = used;
-    if (tailPrior && r > 0) {
-      const scale = (C - used) / r;
-      for (let c = 0; c < C; c++) if (!taken[c]) { shareSum[c] += probs[base + c]! * scale; shareCount[c]++; }
-    }
+    used[p] = u;
   }
-  // the prior: mean tail share per class (1 = an even share), normalised to mean 1, floored
-  const prior = new Float32Array(C).fill(1);
-  if (tailPrior) {
-    let m = 0;
-    for (let c = 0; c < C; c++) { prior[c] = shareCount[c]! > 0 ? shareSum[c]! / shareCount[c]! : 1; m += prior[c]!; }
-    for (let c = 0; c < C; c++) prior[c] = Math.max(1e-6, (prior[c]! * C) / m);
-  }
-  let priorTotal = 0;
-  for (let c = 0; c < C; c++) priorTotal += prior[c]!;
-  // residual codes: d_r = ln(r / (p_1 · Π_tail)), Π_tail = Σ of the prior over the pixel's tail classes
-  for (let p = 0; p < numPixels; p++) {
-    const used = usedOf[p]!;
+  const top: TopK = { ids, used, tailMass, k };
+  const fit = tail.model === 'even' ? { model: evenTail(C), coefs: new Uint8Array(0) }
+    : fitTailModel(probs, width, height, C, top, { klTarget: tail.klTarget, maxRank: tail.model === 'prior' ? 0 : tail.maxRank, grid: tail.grid });
+  const { model, coefs } = fit;
+  // residual codes: d_r = ln(r / (p_1 · S)), S = Σ over the pixel's tail classes of its shares
+  const shares = new TailShares(model, C, coefs, width, height);
+  for (let p = 0; p < n; p++) {
     const r = tailMass[p]!;
     let code = zero;
-    if (used < C && r > 0) {
-      let pt = priorTotal;
-      for (let j = 0; j < used; j++) pt -= prior[ids[j * numPixels + p]!]!;
+    if (used[p]! < C && r > 0) {
+      const S = shares.fill(ids, p, n, used[p]!, 1, null);
       // a positive tail below the range is stored at the range's floor, never as zero (no infinite KL)
-      code = Math.min(quantize(Math.log(r / Math.max(pt, 1e-30)) - logTop[p]!, scheme, range), zero - 1);
+      code = Math.min(quantize(Math.log(r / Math.max(S, 1e-300)) - logTop[p]!, scheme, range), zero - 1);
     }
-    codes[(k - 1) * numPixels + p] = code;
+    codes[(k - 1) * n + p] = code;
   }
-  return { ids, codes, prior };
+  return { ids, codes, coefs, tail: model, classMax };
 }
 
 /**
- * Serialises the planes: ids as they are, codes row-wise delta-coded (x − left neighbour, mod 2^bits; teacher
- * outputs are smooth, so deltas are mostly 0 / ±1 and compress far better), uint16 codes split into a
- * high-byte and a low-byte plane.
+ * Serialises the planes: ids as they are, codes and tail coefficients row-wise delta-coded (x − left neighbour,
+ * mod 2^bits; teacher outputs are smooth, so deltas are mostly 0 / ±1 and compress far better), uint16 codes
+ * split into a high-byte and a low-byte plane.
  */
-function planesToBytes(planes: EntryPlanes, scheme: QuantScheme, width: number): Uint8Array {
-  const { ids, codes } = planes;
+function planesToBytes(planes: EntryPlanes, scheme: QuantScheme, width: number, coefWidth: number): Uint8Array {
+  const { ids, codes, coefs } = planes;
   const n = codes.length;
   const two = QUANT_SCHEMES[scheme].bytes === 2;
-  const out = new Uint8Array(ids.length + (two ? 2 : 1) * n);
+  const out = new Uint8Array(ids.length + (two ? 2 : 1) * n + coefs.length);
   out.set(ids, 0);
   const o = ids.length;
-  for (let i = 0; i < n; i++) {
-    const d = i % width === 0 ? codes[i]! : codes[i]! - codes[i - 1]!;
-    if (two) {
-      const v = d & 0xffff;
-      out[o + i] = v >>> 8;
-      out[o + n + i] = v & 0xff;
-    } else {
-      out[o + i] = d & 0xff;
+  for (let row = 0; row < n; row += width) {
+    let prev = 0;
+    for (let i = row; i < row + width; i++) {
+      const x = codes[i]!;
+      const d = x - prev;
+      prev = x;
+      if (two) { out[o + i] = (d >>> 8) & 0xff; out[o + n + i] = d & 0xff; } else out[o + i] = d & 0xff;
     }
+  }
+  deltaRows(coefs, out, o + (two ? 2 : 1) * n, coefWidth);
+  return out;
+}
+
+/** Row-wise deltas of byte planes into out[at …]. */
+function deltaRows(src: Uint8Array, out: Uint8Array, at: number, width: number): void {
+  for (let row = 0; row < src.length; row += width) {
+    let prev = 0;
+    for (let i = row; i < row + width; i++) { out[at + i] = (src[i]! - prev) & 0xff; prev = src[i]!; }
+  }
+}
+
+/** Undoes deltaRows: bytes raw[at …] → a new plane of `length` bytes. */
+function undeltaRows(raw: Uint8Array, at: number, length: number, width: number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let row = 0; row < length; row += width) {
+    let prev = 0;
+    for (let i = row; i < row + width; i++) { prev = (prev + raw[at + i]!) & 0xff; out[i] = prev; }
   }
   return out;
 }
 
-function bytesToPlanes(raw: Uint8Array, numPixels: number, k: number, scheme: QuantScheme, width: number): EntryPlanes {
-  const n = k * numPixels;
+function bytesToPlanes(raw: Uint8Array, header: EntryHeader): EntryPlanes {
+  const { k, scheme, width, height } = header;
+  const n = k * width * height;
+  const { gw, gh } = gridSize(width, height, header.tail.grid);
   const ids = raw.subarray(0, n);
-  if (QUANT_SCHEMES[scheme].bytes === 1) {
-    const codes = new Uint8Array(n);
-    for (let i = 0; i < n; i++) codes[i] = i % width === 0 ? raw[n + i]! : (codes[i - 1]! + raw[n + i]!) & 0xff;
-    return { ids, codes };
-  }
+  const two = QUANT_SCHEMES[scheme].bytes === 2;
+  const coefs = undeltaRows(raw, n * (two ? 3 : 2), header.tail.rank * gw * gh, gw);
+  if (!two) return { ids, codes: undeltaRows(raw, n, n, width), coefs };
   const codes = new Uint16Array(n);
-  for (let i = 0; i < n; i++) {
-    const d = (raw[n + i]! << 8) | raw[2 * n + i]!;
-    codes[i] = i % width === 0 ? d : (codes[i - 1]! + d) & 0xffff;
+  for (let row = 0; row < n; row += width) {
+    let prev = 0;
+    for (let i = row; i < row + width; i++) { prev = (prev + ((raw[n + i]! << 8) | raw[2 * n + i]!)) & 0xffff; codes[i] = prev; }
   }
-  return { ids, codes };
+  return { ids, codes, coefs };
 }
 
 const deflateAsync = promisify(zlib.deflate);
@@ -330,19 +368,6 @@ async function decompress(stored: Uint8Array, how: Compression, rawBytes: number
   return brotliDecompressAsync(stored, { maxOutputLength: rawBytes + 1, chunkSize });
 }
 
-/** Per-class maximum of `probs` over all pixels. */
-export function classMaxima(probs: Float32Array, numPixels: number, numClasses: number): Float32Array {
-  const out = new Float32Array(numClasses);
-  for (let p = 0; p < numPixels; p++) {
-    const base = p * numClasses;
-    for (let c = 0; c < numClasses; c++) {
-      const v = probs[base + c]!;
-      if (v > out[c]!) out[c] = v;
-    }
-  }
-  return out;
-}
-
 /** Encodes an entry: [H, W, C] probabilities → the bytes of an entry file. */
 export async function encodeEntry(probs: Float32Array, options: EncodeOptions): Promise<Uint8Array> {
   const { width, height, numClasses: C, mode } = options;
@@ -362,11 +387,11 @@ export async function encodeEntry(probs: Float32Array, options: EncodeOptions): 
   const kReq = soft ? options.k ?? DEFAULT_K : 1;
   if (!(Number.isInteger(kReq) && kReq >= 1)) throw new SoftsegError(`k must be a positive integer (got ${kReq})`);
   const k = Math.min(kReq, C);
-  const n = width * height;
-  const planes = quantizePlanes(probs, n, C, k, scheme, range, options.tailPrior ?? DEFAULT_TAIL_PRIOR);
-  const raw = planesToBytes(planes, scheme, width);
+  // pseudo-only entries need only p_1 exact: the image-wide tail shape does that
+  const planes = quantizePlanes(probs, width, height, C, k, scheme, range, soft ? options.tail : { ...options.tail, model: options.tail?.model === 'even' ? 'even' : 'prior' });
+  const raw = planesToBytes(planes, scheme, width, gridSize(width, height, planes.tail.grid).gw);
   const stored = await compress(raw, compression);
-  const classMax = classMaxima(probs, n, C);
+  const { classMax, tail } = planes;
 
   const enc = new TextEncoder();
   const fp = enc.encode(options.fingerprint);
@@ -376,7 +401,7 @@ export async function encodeEntry(probs: Float32Array, options: EncodeOptions): 
   if (fp.length > 4096 || hash.length > 4096) throw new SoftsegError('fingerprint or image hash too long (max 4096 bytes)');
   const varBytes = fp.length + hash.length + name.length;
   const classOffset = FIXED_HEADER + Math.ceil(varBytes / 4) * 4;
-  const headerBytes = classOffset + 8 * C;
+  const headerBytes = classOffset + 4 * tailFloats(C, tail.rank);
   const total = headerBytes + stored.length + 4;
   const out = new Uint8Array(total);
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
@@ -388,6 +413,8 @@ export async function encodeEntry(probs: Float32Array, options: EncodeOptions): 
   dv.setUint8(10, COMPRESSIONS.indexOf(compression));
   dv.setUint8(11, k);
   dv.setUint16(12, C, true);
+  dv.setUint8(14, tail.rank);
+  dv.setUint8(15, tail.grid);
   dv.setUint32(16, width, true);
   dv.setUint32(20, height, true);
   dv.setFloat32(24, range, true);
@@ -399,10 +426,9 @@ export async function encodeEntry(probs: Float32Array, options: EncodeOptions): 
   out.set(fp, FIXED_HEADER);
   out.set(hash, FIXED_HEADER + fp.length);
   out.set(name, FIXED_HEADER + fp.length + hash.length);
-  for (let c = 0; c < C; c++) {
-    dv.setFloat32(classOffset + 4 * c, classMax[c]!, true);
-    dv.setFloat32(classOffset + 4 * (C + c), planes.prior[c]!, true);
-  }
+  const floats = [classMax, tail.base, tail.basis, tail.coefOffset, tail.coefStep];
+  let at = classOffset;
+  for (const f of floats) for (let i = 0; i < f.length; i++, at += 4) dv.setFloat32(at, f[i]!, true);
   out.set(stored, headerBytes);
   dv.setUint32(total - 4, crc32(out.subarray(0, total - 4)), true);
   return out;
@@ -423,8 +449,8 @@ export function parseHeader(bytes: Uint8Array, path = '<entry>', fileSize?: numb
   const magic = String.fromCharCode(bytes[0]!, bytes[1]!, bytes[2]!, bytes[3]!);
   if (magic !== ENTRY_MAGIC) bad('not a softseg cache entry (bad magic)');
   const version = dv.getUint16(4, true);
-  if (version !== ENTRY_VERSION) {
-    throw new SoftsegError(`cache entry format version ${version} is not supported (this softseg reads version ${ENTRY_VERSION})`, {
+  if (version !== ENTRY_VERSION && version !== 1) {
+    throw new SoftsegError(`cache entry format version ${version} is not supported (this softseg reads versions 1 and ${ENTRY_VERSION})`, {
       file: path, hint: 'relabel with this softseg version or use the softseg that wrote the cache',
     });
   }
@@ -440,34 +466,44 @@ export function parseHeader(bytes: Uint8Array, path = '<entry>', fileSize?: numb
   const compression = COMPRESSIONS[dv.getUint8(10)];
   const k = dv.getUint8(11);
   const numClasses = dv.getUint16(12, true);
+  const rank = version === 1 ? 0 : dv.getUint8(14);
+  const grid = version === 1 ? 1 : dv.getUint8(15);
   const width = dv.getUint32(16, true), height = dv.getUint32(20, true);
   const range = dv.getFloat32(24, true);
   const rawBytes = dv.getUint32(28, true), storedBytes = dv.getUint32(32, true);
   if (!scheme) bad(`unknown quantisation scheme ${schemeId}`, imageName);
   if (!compression) bad(`unknown compression ${dv.getUint8(10)}`, imageName);
-  if ((modesBits & 3) === 0 || k < 1 || k > numClasses || numClasses > MAX_CLASSES || width === 0 || height === 0 || !(range > 0)) {
+  if ((modesBits & 3) === 0 || k < 1 || k > numClasses || numClasses > MAX_CLASSES || width === 0 || height === 0 || !(range > 0) || rank >= Math.max(1, numClasses) || grid < 1) {
     bad('header fields out of range', imageName);
   }
   const classOffset = FIXED_HEADER + Math.ceil((fpLen + hashLen + nameLen) / 4) * 4;
-  if (classOffset + 8 * numClasses !== headerBytes) bad('header length does not match its fields', imageName);
-  const expectRaw = k * width * height * (1 + QUANT_SCHEMES[scheme!].bytes);
+  if (classOffset + 4 * tailFloats(numClasses, rank) !== headerBytes) bad('header length does not match its fields', imageName);
+  const { gw, gh } = gridSize(width, height, grid);
+  const expectRaw = width * height * k * (1 + QUANT_SCHEMES[scheme!].bytes) + rank * gw * gh;
   if (rawBytes !== expectRaw) bad(`payload length ${rawBytes} does not match ${width}×${height}, k ${k}`, imageName);
   if (fileSize !== undefined && fileSize !== headerBytes + storedBytes + 4) {
     bad(`${fileSize < headerBytes + storedBytes + 4 ? 'truncated' : 'trailing bytes'}: ${fileSize} bytes, header declares ${headerBytes + storedBytes + 4}`, imageName);
   }
-  const classMax = new Float32Array(numClasses);
-  const tailPrior = new Float32Array(numClasses);
-  for (let c = 0; c < numClasses; c++) {
-    classMax[c] = dv.getFloat32(classOffset + 4 * c, true);
-    tailPrior[c] = dv.getFloat32(classOffset + 4 * (numClasses + c), true);
-    if (!(tailPrior[c]! > 0 && Number.isFinite(tailPrior[c]!))) bad('tail prior out of range', imageName);
+  let at = classOffset;
+  const floats = (count: number): Float32Array => {
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++, at += 4) out[i] = dv.getFloat32(at, true);
+    if (!out.every(Number.isFinite)) bad('non-finite header values', imageName);
+    return out;
+  };
+  const classMax = floats(numClasses);
+  const base = floats(numClasses);
+  if (version === 1) { // version 1 stored the image-wide tail shape π itself
+    if (!base.every((v) => v > 0)) bad('tail prior out of range', imageName);
+    for (let c = 0; c < numClasses; c++) base[c] = Math.log(base[c]!);
   }
+  const tail: TailModel = { rank, base, basis: floats(rank * numClasses), coefOffset: floats(rank), coefStep: floats(rank), grid };
   return {
     version, modes: { soft: (modesBits & 1) !== 0, pseudo: (modesBits & 2) !== 0 }, scheme: scheme!, compression: compression!, k, numClasses,
     width, height, range, rawBytes, storedBytes,
     fingerprint: dec.decode(bytes.subarray(FIXED_HEADER, FIXED_HEADER + fpLen)),
     imageHash: dec.decode(bytes.subarray(FIXED_HEADER + fpLen, FIXED_HEADER + fpLen + hashLen)),
-    imageName: imageName ?? '', headerBytes, classMax, tailPrior,
+    imageName: imageName ?? '', headerBytes, classMax, tail,
   };
 }
 
@@ -497,7 +533,7 @@ export async function decodeEntry(bytes: Uint8Array, path = '<entry>'): Promise<
     throw new CorruptEntryError(path, `payload does not decompress (${(err as Error).message})`, header.imageName);
   }
   if (raw.length !== header.rawBytes) throw new CorruptEntryError(path, `payload decompresses to ${raw.length} bytes, expected ${header.rawBytes}`, header.imageName);
-  return { header, planes: bytesToPlanes(raw, header.width * header.height, header.k, header.scheme, header.width) };
+  return { header, planes: bytesToPlanes(raw, header) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -505,8 +541,7 @@ export async function decodeEntry(bytes: Uint8Array, path = '<entry>'): Promise<
 
 /**
  * Soft labels at temperature T, [H, W, C] HWC: the top-k probabilities raised to 1/T, the residual spread over
- * the remaining classes (evenly, r/(C − used) each, or by the entry's tail prior, r·π_c/Σ_tail π), each share
- * also raised to 1/T, renormalised per pixel.
+ * the remaining classes by the entry's tail model (shares also raised to 1/T), renormalised per pixel.
  * At T = 1 this is the stored distribution; for T ≠ 1 it equals softmax(ln p / T) of the stored one.
  */
 export function reconstructSoft(entry: DecodedEntry, temperature = 1, out?: Float32Array): Float32Array {
@@ -516,39 +551,33 @@ export function reconstructSoft(entry: DecodedEntry, temperature = 1, out?: Floa
   const res = out ?? new Float32Array(n * C);
   if (res.length !== n * C) throw new SoftsegError(`output buffer has ${res.length} values, expected ${n * C}`);
   const w = weightTable(header.scheme, header.range, temperature);
-  const prior = header.tailPrior;
-  const priorT = new Float64Array(C);
-  let priorTotal = 0;
-  let even = true;
-  for (let c = 0; c < C; c++) {
-    priorT[c] = temperature === 1 ? prior[c]! : Math.pow(prior[c]!, 1 / temperature);
-    priorTotal += priorT[c]!;
-    if (prior[c] !== 1) even = false;
-  }
   const { ids, codes } = planes;
+  const shares = new TailShares(header.tail, C, planes.coefs, header.width, header.height);
   const rCode = (k - 1) * n;
   for (let p = 0; p < n; p++) {
-    let used = 1;
-    let s = 1;
-    let tailPrior = priorTotal - priorT[ids[p]!]!;
-    for (let j = 1; j < k; j++) {
-      const id = ids[j * n + p]!;
-      if (id === UNUSED_SLOT) break;
-      s += w[codes[(j - 1) * n + p]!]!;
-      tailPrior -= priorT[id]!;
-      used++;
-    }
-    const wr = used < C ? w[codes[rCode + p]!]! : 0;
-    s += wr * (even ? C - used : tailPrior);
-    const inv = 1 / s;
+    const used = usedSlots(ids, p, n, k);
     const base = p * C;
+    let s = 1;
+    for (let j = 1; j < used; j++) s += w[codes[(j - 1) * n + p]!]!;
+    let wr = 0;
+    if (used < C) {
+      wr = w[codes[rCode + p]!]!;
+      s += wr * shares.fill(ids, p, n, used, temperature, res, base);
+    } else res.fill(0, base, base + C);
+    const inv = 1 / s;
     const tail = wr * inv;
-    if (even) for (let c = 0; c < C; c++) res[base + c] = tail;
-    else for (let c = 0; c < C; c++) res[base + c] = tail * priorT[c]!;
+    for (let c = 0; c < C; c++) res[base + c]! *= tail;
     res[base + ids[p]!] = inv;
     for (let j = 1; j < used; j++) res[base + ids[j * n + p]!] = w[codes[(j - 1) * n + p]!]! * inv;
   }
   return res;
+}
+
+/** Slots used at pixel p (slot 0 always; the rest until the first unused one). */
+function usedSlots(ids: Uint8Array, p: number, n: number, k: number): number {
+  let used = 1;
+  while (used < k && ids[used * n + p] !== UNUSED_SLOT) used++;
+  return used;
 }
 
 /** The confidence map (max probability per pixel at T = 1), [H, W]. */
@@ -556,23 +585,14 @@ export function confidenceMap(entry: DecodedEntry): Float32Array {
   const { header, planes } = entry;
   const C = header.numClasses, k = header.k, n = header.width * header.height;
   const w = weightTable(header.scheme, header.range, 1);
-  const prior = header.tailPrior;
-  let priorTotal = 0;
-  for (let c = 0; c < C; c++) priorTotal += prior[c]!;
+  const shares = new TailShares(header.tail, C, planes.coefs, header.width, header.height);
   const out = new Float32Array(n);
   const { ids, codes } = planes;
   for (let p = 0; p < n; p++) {
-    let used = 1;
+    const used = usedSlots(ids, p, n, k);
     let s = 1;
-    let tailPrior = priorTotal - prior[ids[p]!]!;
-    for (let j = 1; j < k; j++) {
-      const id = ids[j * n + p]!;
-      if (id === UNUSED_SLOT) break;
-      s += w[codes[(j - 1) * n + p]!]!;
-      tailPrior -= prior[id]!;
-      used++;
-    }
-    if (used < C) s += tailPrior * w[codes[(k - 1) * n + p]!]!;
+    for (let j = 1; j < used; j++) s += w[codes[(j - 1) * n + p]!]!;
+    if (used < C) s += w[codes[(k - 1) * n + p]!]! * shares.fill(ids, p, n, used, 1, null);
     out[p] = 1 / s;
   }
   return out;

@@ -15,7 +15,7 @@ import { SoftsegError } from '../errors.js';
 import { writeFileAtomic } from '../data/fs-util.js';
 import {
   CorruptEntryError, activeClassesOf, decodeEntry, encodeEntry, parseHeader, reconstructPseudo, reconstructSoft, verifyEntryBytes,
-  type CacheMode, type Compression, type DecodedEntry, type EntryHeader, type QuantScheme,
+  type CacheMode, type Compression, type DecodedEntry, type EntryHeader, type QuantScheme, type TailOptions,
 } from './format.js';
 
 export const ENTRY_EXTENSION = '.sse';
@@ -83,7 +83,7 @@ export interface PutOptions {
   scheme?: QuantScheme;
   range?: number;
   compression?: Compression;
-  tailPrior?: boolean;
+  tail?: TailOptions;
 }
 
 export interface EntryInfo {

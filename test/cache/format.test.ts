@@ -2,10 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CorruptEntryError, DEFAULT_K, activeClassesOf, confidenceMap, decodeEntry, encodeEntry, parseHeader, reconstructPseudo, reconstructSoft,
+  CorruptEntryError, DEFAULT_K, activeClassesOf, confidenceMap, crc32, decodeEntry, encodeEntry, parseHeader, reconstructPseudo, reconstructSoft,
   type EncodeOptions,
 } from '../../src/cache/format.js';
 import { entryFidelity, meanKl, temperProbs } from '../../src/cache/fidelity.js';
+import { Random } from '../../src/random.js';
 import { synthProbs, type SynthKind } from './synth.js';
 
 const opts = (w: number, h: number, C: number, extra: Partial<EncodeOptions> = {}): EncodeOptions =>
@@ -147,4 +148,81 @@ test('bad inputs are SoftsegErrors: wrong length, NaN pixels, too many classes',
 test('KL helper: zero for identical distributions', () => {
   const p = synthProbs('dirichlet', 4, 4, 5, 1);
   assert.ok(Math.abs(meanKl(p, p, 5)) < 1e-12);
+});
+
+/**
+ * Outputs of a network whose logits are linear in smooth 3-dimensional features (as a real head's are):
+ * z_c(x) = Σ_i f_i(x)·W_ic + b_c, softmax over C = 21 classes; most of the mass on a few classes per pixel.
+ * The features vary over tens of pixels, as upsampled teacher logits do.
+ */
+function lowRankProbs(w: number, h: number, C: number, seed: number): Float32Array {
+  const rng = new Random(seed);
+  const W = Array.from({ length: 3 * C }, () => rng.normal() * 4);
+  const b = Array.from({ length: C }, () => rng.normal() * 2 - 4);
+  const phase = Array.from({ length: 6 }, () => rng.next() * 6.28);
+  const out = new Float32Array(w * h * C);
+  const z = new Float64Array(C);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const f = [Math.sin(x / 17 + phase[0]!) + Math.cos(y / 13 + phase[1]!), Math.sin((x + y) / 19 + phase[2]!), Math.cos(x / 23 + phase[3]!) * Math.sin(y / 11 + phase[4]!)];
+      let max = -Infinity;
+      for (let c = 0; c < C; c++) { z[c] = b[c]! + f[0]! * W[c]! + f[1]! * W[C + c]! + f[2]! * W[2 * C + c]!; max = Math.max(max, z[c]!); }
+      let s = 0;
+      for (let c = 0; c < C; c++) { z[c] = Math.exp(z[c]! - max); s += z[c]!; }
+      for (let c = 0; c < C; c++) out[(y * w + x) * C + c] = z[c]! / s;
+    }
+  }
+  return out;
+}
+
+test('tail model: on low-rank outputs the principal-component tail beats one image-wide shape, at a small rank; tempering stays exact', async () => {
+  const C = 21, size = 48;
+  const probs = lowRankProbs(size, size, C, 5);
+  const encode = async (tail: EncodeOptions['tail']) => decodeEntry(await encodeEntry(probs, opts(size, size, C, { tail })));
+  const lowRank = await encode(undefined);
+  const prior = await encode({ model: 'prior' });
+  const even = await encode({ model: 'even' });
+  const kl = (e: typeof lowRank) => entryFidelity(probs, e, [1]).kl['1']!;
+  assert.equal(prior.header.tail.rank, 0);
+  assert.ok(lowRank.header.tail.rank >= 1 && lowRank.header.tail.rank <= 4, `rank ${lowRank.header.tail.rank}`);
+  assert.equal(lowRank.header.tail.grid, 2);
+  assert.ok(kl(lowRank) < 0.25 * kl(prior) && kl(prior) < kl(even), `low rank ${kl(lowRank)}, prior ${kl(prior)}, even ${kl(even)}`);
+  assert.ok(kl(lowRank) < 1e-3, `${kl(lowRank)}`);
+  // exact tempering: reconstruction at T = softmax(ln q₁ / T)
+  const q1 = reconstructSoft(lowRank, 1);
+  for (const T of [0.5, 2, 4]) {
+    const qT = reconstructSoft(lowRank, T), expect = temperProbs(q1, C, T);
+    let maxDiff = 0;
+    for (let i = 0; i < qT.length; i++) maxDiff = Math.max(maxDiff, Math.abs(qT[i]! - expect[i]!));
+    assert.ok(maxDiff < 1e-5, `T ${T}: ${maxDiff}`);
+  }
+  // the confidence map agrees with the reconstruction's top class
+  const conf = confidenceMap(lowRank);
+  for (let p = 0; p < size * size; p += 37) assert.ok(Math.abs(conf[p]! - q1[p * C + lowRank.planes.ids[p]!]!) < 1e-6);
+  // coefficients per pixel (grid 1) instead of per 2×2 block: closer still, at more bytes
+  const perPixel = await encode({ grid: 1 });
+  assert.ok(kl(perPixel) < kl(lowRank), `grid 1 ${kl(perPixel)} vs grid 2 ${kl(lowRank)}`);
+  // a target of 0 still stops where components stop paying (never more than the cap)
+  const capped = decodeEntry(await encodeEntry(probs, opts(size, size, C, { tail: { klTarget: 0, maxRank: 3 } })));
+  assert.ok((await capped).header.tail.rank <= 3);
+});
+
+test('format version 1 entries (image-wide tail shape π, no rank) still read the same', async () => {
+  const C = 21, size = 24;
+  const probs = synthProbs('teacher', size, size, C, 9, 8);
+  const v2 = await encodeEntry(probs, opts(size, size, C, { tail: { model: 'prior' } }));
+  const h = parseHeader(v2);
+  // rewrite as version 1: π itself instead of ln π, bytes 14–15 reserved (0), CRC recomputed
+  const v1 = v2.slice();
+  const dv = new DataView(v1.buffer);
+  dv.setUint16(4, 1, true);
+  dv.setUint16(14, 0, true);
+  const baseAt = h.headerBytes - 4 * C;
+  for (let c = 0; c < C; c++) dv.setFloat32(baseAt + 4 * c, Math.exp(h.tail.base[c]!), true);
+  dv.setUint32(v1.length - 4, crc32(v1.subarray(0, v1.length - 4)), true);
+  const a = reconstructSoft(await decodeEntry(v2), 2), b = reconstructSoft(await decodeEntry(v1), 2);
+  let maxDiff = 0;
+  for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
+  assert.ok(maxDiff < 1e-6, `${maxDiff}`);
+  assert.equal(parseHeader(v1).version, 1);
 });

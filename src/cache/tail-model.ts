@@ -1,0 +1,439 @@
+/**
+ * The tail model of a cache entry: how a pixel's residual mass r (the classes outside its stored top k) is
+ * spread over its tail classes. A share is ∝ exp(ℓ_c), with
+ *   ℓ_c = base_c + Σ_j u_j · V_jc        (j < rank; u per grid×grid block of pixels, quantised to 6 bits)
+ * - rank 0: base = ln π, the image's mean tail share per class (one shape for every pixel; π has mean 1);
+ * - rank m > 0: a principal-component model of the image's log-probabilities: base = their mean, V = the top m
+ *   components, u = a block's coordinates (of the log of its mean distribution). A network's logits are linear in
+ *   its last features, so over one image they lie close to a low-dimensional subspace, and the small
+ *   probabilities of the tail classes follow the features instead of one image-wide shape. On a 21-output
+ *   UNet-lite whose top-4 tail holds 3.6% of the mass, the image-wide shape leaves 2.1e-3 nats/pixel of KL and
+ *   rank ≈ 4 on 2×2 blocks about 5e-4.
+ * The encoder picks the smallest rank whose KL on a sample of pixels — computed with exactly the block shapes the
+ * decoder will use — meets a target (`fitTailModel`). Shares are constant over a block, so the decoder takes one
+ * exp per block and class, not per pixel, and tempering stays exact (shares at T are shares at 1 to the 1/T).
+ */
+import { SoftsegError } from '../errors.js';
+
+export interface TailModel {
+  /** Components m (0 = one image-wide shape). */
+  rank: number;
+  /** base_c, [C]. */
+  base: Float32Array;
+  /** V, [rank, C] (row j = component j). */
+  basis: Float32Array;
+  /** Dequantisation of the 6-bit coefficient codes: u_j = offset_j + step_j · code. */
+  coefOffset: Float32Array;
+  coefStep: Float32Array;
+  /** Coefficients are stored per grid×grid block of pixels. */
+  grid: number;
+}
+
+export const DEFAULT_TAIL_KL_TARGET = 2.5e-4;
+export const DEFAULT_MAX_TAIL_RANK = 8;
+export const DEFAULT_TAIL_GRID = 2;
+/** Log-probabilities below ln p_1 − LOG_FLOOR are clamped there (zeros would be −∞). */
+const LOG_FLOOR = 40;
+
+export function evenTail(numClasses: number): TailModel {
+  return { rank: 0, base: new Float32Array(numClasses), basis: new Float32Array(0), coefOffset: new Float32Array(0), coefStep: new Float32Array(0), grid: 1 };
+}
+
+/** What the encoder knows of each pixel after choosing its top classes. */
+export interface TopK {
+  /** [k, n] class ids, UNUSED beyond a pixel's `used` slots. */
+  ids: Uint8Array;
+  /** Slots used per pixel (the rest of the classes are its tail). */
+  used: Uint8Array;
+  /** Residual mass per pixel (Σ of its tail classes). */
+  tailMass: Float64Array;
+  k: number;
+}
+
+export interface FitOptions {
+  /** Mean KL (nats/pixel, T = 1) the tail may add; the smallest rank meeting it is chosen. */
+  klTarget?: number;
+  /** Largest rank tried (0 = the image-wide shape only). */
+  maxRank?: number;
+  /** Pixels per coefficient along each axis. */
+  grid?: number;
+}
+
+/** The image-wide tail shape: mean share of each class where it is in the tail (1 = an even share), mean 1. */
+function tailPrior(probs: Float32Array, C: number, pixels: Int32Array, top: TopK, n: number): Float32Array {
+  const shareSum = new Float64Array(C), shareCount = new Float64Array(C);
+  const inTop = new Uint8Array(C);
+  for (const p of pixels) {
+    const r = top.tailMass[p]!, used = top.used[p]!;
+    if (!(r > 0) || used >= C) continue;
+    for (let j = 0; j < used; j++) inTop[top.ids[j * n + p]!] = 1;
+    const scale = (C - used) / r;
+    for (let c = 0; c < C; c++) if (!inTop[c]) { shareSum[c] += probs[p * C + c]! * scale; shareCount[c]++; }
+    for (let j = 0; j < used; j++) inTop[top.ids[j * n + p]!] = 0;
+  }
+  const prior = new Float32Array(C).fill(1);
+  let m = 0;
+  for (let c = 0; c < C; c++) { prior[c] = shareCount[c]! > 0 ? shareSum[c]! / shareCount[c]! : 1; m += prior[c]!; }
+  for (let c = 0; c < C; c++) prior[c] = Math.max(1e-6, (prior[c]! * C) / m);
+  return prior;
+}
+
+/**
+ * The top `m` principal components of the rows of `x` ([s, C], each row centred over its classes first, so
+ * the per-pixel normaliser of a log-probability vector drops out): their mean and components by decreasing
+ * variance (orthogonal iteration, then Rayleigh–Ritz on the m-dimensional subspace).
+ */
+export function principalComponents(x: Float64Array, s: number, C: number, m: number): { mean: Float64Array; components: Float64Array[] } {
+  const centred = new Float64Array(x.length);
+  const mean = new Float64Array(C);
+  for (let i = 0; i < s; i++) {
+    let a = 0;
+    for (let c = 0; c < C; c++) a += x[i * C + c]!;
+    a /= C;
+    for (let c = 0; c < C; c++) { centred[i * C + c] = x[i * C + c]! - a; mean[c] += centred[i * C + c]! / s; }
+  }
+  const cov = new Float64Array(C * C);
+  const d = new Float64Array(C);
+  for (let i = 0; i < s; i++) {
+    for (let c = 0; c < C; c++) d[c] = centred[i * C + c]! - mean[c]!;
+    for (let a = 0; a < C; a++) {
+      const da = d[a]!;
+      if (da === 0) continue;
+      for (let b = a; b < C; b++) cov[a * C + b] += da * d[b]!;
+    }
+  }
+  for (let a = 0; a < C; a++) for (let b = a; b < C; b++) cov[b * C + a] = cov[a * C + b]!;
+  m = Math.min(m, C - 1);
+  if (m <= 0) return { mean, components: [] };
+  // orthogonal iteration: Q ← orth(cov · Q)
+  let q: Float64Array[] = Array.from({ length: m }, (_, j) => {
+    const v = new Float64Array(C);
+    for (let c = 0; c < C; c++) v[c] = Math.sin(1 + c * (j + 1) * 0.7) + (c === j ? 1 : 0);
+    return v;
+  });
+  const mul = (v: Float64Array): Float64Array => {
+    const w = new Float64Array(C);
+    for (let a = 0; a < C; a++) { let t = 0; for (let b = 0; b < C; b++) t += cov[a * C + b]! * v[b]!; w[a] = t; }
+    return w;
+  };
+  const orthonormalise = (vs: Float64Array[]): Float64Array[] => {
+    const out: Float64Array[] = [];
+    for (const v0 of vs) {
+      const v = Float64Array.from(v0);
+      for (let pass = 0; pass < 2; pass++) {
+        for (const u of out) {
+          let dot = 0;
+          for (let c = 0; c < C; c++) dot += v[c]! * u[c]!;
+          for (let c = 0; c < C; c++) v[c] -= dot * u[c]!;
+        }
+      }
+      let norm = 0;
+      for (let c = 0; c < C; c++) norm += v[c]! * v[c]!;
+      norm = Math.sqrt(norm);
+      if (!(norm > 1e-300)) { // a degenerate direction: any unit vector orthogonal to the others
+        v.fill(0);
+        v[out.length % C] = 1;
+        return orthonormalise([...out, v, ...vs.slice(out.length + 1)]).slice(0, vs.length);
+      }
+      for (let c = 0; c < C; c++) v[c] /= norm;
+      out.push(v);
+    }
+    return out;
+  };
+  q = orthonormalise(q);
+  for (let it = 0; it < 30; it++) q = orthonormalise(q.map(mul));
+  // Rayleigh–Ritz: order the subspace's directions by variance
+  const aq = q.map(mul);
+  const small = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) { let t = 0; for (let c = 0; c < C; c++) t += q[i]![c]! * aq[j]![c]!; small[i * m + j] = t; }
+  const { values, vectors } = symmetricEigen(small, m);
+  const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => values[b]! - values[a]!);
+  const components = order.map((e) => {
+    const v = new Float64Array(C);
+    for (let i = 0; i < m; i++) { const w = vectors[i * m + e]!; for (let c = 0; c < C; c++) v[c] += w * q[i]![c]!; }
+    return v;
+  });
+  return { mean, components };
+}
+
+/** Eigen-decomposition of a small symmetric matrix (cyclic Jacobi): values, and vectors as columns. */
+export function symmetricEigen(matrix: Float64Array, m: number): { values: Float64Array; vectors: Float64Array } {
+  const a = Float64Array.from(matrix);
+  const v = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) v[i * m + i] = 1;
+  for (let sweep = 0; sweep < 50; sweep++) {
+    let off = 0;
+    for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) off += a[i * m + j]! * a[i * m + j]!;
+    if (off < 1e-22) break;
+    for (let p = 0; p < m; p++) {
+      for (let r = p + 1; r < m; r++) {
+        const apr = a[p * m + r]!;
+        if (Math.abs(apr) < 1e-300) continue;
+        const theta = (a[r * m + r]! - a[p * m + p]!) / (2 * apr);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const cs = 1 / Math.sqrt(t * t + 1), sn = t * cs;
+        for (let k = 0; k < m; k++) {
+          const akp = a[k * m + p]!, akr = a[k * m + r]!;
+          a[k * m + p] = cs * akp - sn * akr;
+          a[k * m + r] = sn * akp + cs * akr;
+        }
+        for (let k = 0; k < m; k++) {
+          const apk = a[p * m + k]!, ark = a[r * m + k]!;
+          a[p * m + k] = cs * apk - sn * ark;
+          a[r * m + k] = sn * apk + cs * ark;
+        }
+        for (let k = 0; k < m; k++) {
+          const vkp = v[k * m + p]!, vkr = v[k * m + r]!;
+          v[k * m + p] = cs * vkp - sn * vkr;
+          v[k * m + r] = sn * vkp + cs * vkr;
+        }
+      }
+    }
+  }
+  const values = new Float64Array(m);
+  for (let i = 0; i < m; i++) values[i] = a[i * m + i]!;
+  return { values, vectors: v };
+}
+
+/** Coefficient grid size for an image: one coefficient per `grid`×`grid` block. */
+export function gridSize(width: number, height: number, grid: number): { gw: number; gh: number } {
+  return { gw: Math.ceil(width / grid), gh: Math.ceil(height / grid) };
+}
+
+/** Block index of every pixel ([n]). */
+function blockIndex(width: number, height: number, grid: number): Int32Array {
+  const { gw } = gridSize(width, height, grid);
+  const out = new Int32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / grid) * gw;
+    for (let x = 0; x < width; x++) out[y * width + x] = row + Math.floor(x / grid);
+  }
+  return out;
+}
+
+/**
+ * Mean tail KL over the sampled pixels (0 for pixels without a tail) when pixel i's tail shares are
+ * ∝ exp(shapes[row_i]): Σ_tail p_c ln(p_c / q_c) with q_c = r · e^{ℓ_c} / Σ_tail e^{ℓ}.
+ */
+function sampleTailKl(probs: Float32Array, C: number, pixels: Int32Array, rows: Int32Array, top: TopK, n: number, shapes: Float64Array): number {
+  const inTop = new Uint8Array(C);
+  let total = 0;
+  for (let i = 0; i < pixels.length; i++) {
+    const p = pixels[i]!;
+    const r = top.tailMass[p]!, used = top.used[p]!;
+    if (!(r > 0) || used >= C) continue;
+    for (let j = 0; j < used; j++) inTop[top.ids[j * n + p]!] = 1;
+    const o = rows[i]! * C;
+    let max = -Infinity;
+    for (let c = 0; c < C; c++) if (!inTop[c] && shapes[o + c]! > max) max = shapes[o + c]!;
+    let z = 0;
+    for (let c = 0; c < C; c++) if (!inTop[c]) z += Math.exp(shapes[o + c]! - max);
+    const lr = Math.log(r / z) - max;
+    for (let c = 0; c < C; c++) {
+      if (inTop[c]) continue;
+      const v = probs[p * C + c]!;
+      if (v > 0) total += v * (Math.log(v) - lr - shapes[o + c]!);
+    }
+    for (let j = 0; j < used; j++) inTop[top.ids[j * n + p]!] = 0;
+  }
+  return total / pixels.length;
+}
+
+/** Blocks the model is fitted on (a regular sample), and how many of them the rank is chosen on. */
+const FIT_BLOCKS = 1024;
+const KL_BLOCKS = 256;
+/** A component is kept while it removes at least this share of the remaining tail KL. */
+const MIN_GAIN = 0.1;
+/**
+ * Coefficient codes are 0 … COEF_TOP (6 bits): on a trained teacher 8 bits cost 0.26 B/px more for 1% less KL
+ * (the low bits are noise that deflate cannot squeeze); 5 bits add 3% KL.
+ */
+const COEF_TOP = 63;
+
+/**
+ * Fits the tail model of one image: the image-wide shape (rank 0), or — when that leaves more KL than `klTarget`
+ * on the pixels of a sample of blocks — the smallest principal-component rank that meets it (at most `maxRank`),
+ * with each block's coordinates quantised to 6 bits (`coefs`, [rank, gh·gw]).
+ */
+export function fitTailModel(
+  probs: Float32Array, width: number, height: number, C: number, top: TopK, o: FitOptions = {},
+): { model: TailModel; coefs: Uint8Array } {
+  const n = width * height;
+  const target = o.klTarget ?? DEFAULT_TAIL_KL_TARGET;
+  const maxRank = Math.min(o.maxRank ?? DEFAULT_MAX_TAIL_RANK, Math.max(0, C - top.k - 1));
+  const grid = o.grid ?? DEFAULT_TAIL_GRID;
+  if (!(target >= 0)) throw new SoftsegError(`tail KL target must be ≥ 0 (got ${target})`);
+  if (!(Number.isInteger(grid) && grid >= 1 && grid <= 255)) throw new SoftsegError(`tail grid must be 1..255 (got ${grid})`);
+  const { gw, gh } = gridSize(width, height, grid);
+  const g = gw * gh;
+  const blockOf = blockIndex(width, height, grid);
+  // the sampled blocks, and the pixels of every fourth of them for the KL
+  const stride = Math.max(1, Math.floor(g / FIT_BLOCKS));
+  const fitBlocks: number[] = [];
+  for (let b = 0; b < g; b += stride) fitBlocks.push(b);
+  const klEvery = Math.max(1, Math.floor(fitBlocks.length / KL_BLOCKS));
+  const rowOfBlock = new Int32Array(g).fill(-1);
+  fitBlocks.forEach((b, i) => { if (i % klEvery === 0) rowOfBlock[b] = i; });
+  const klPixels: number[] = [], klRows: number[] = [];
+  for (let p = 0; p < n; p++) {
+    const row = rowOfBlock[blockOf[p]!]!;
+    if (row >= 0) { klPixels.push(p); klRows.push(row); }
+  }
+  const pixels = Int32Array.from(klPixels), rows = Int32Array.from(klRows);
+
+  const prior = tailPrior(probs, C, pixels, top, n);
+  const base0 = new Float32Array(C);
+  for (let c = 0; c < C; c++) base0[c] = Math.log(prior[c]!);
+  const none = { model: { ...evenTail(C), base: base0 }, coefs: new Uint8Array(0) };
+  const s = fitBlocks.length;
+  const shapes = new Float64Array(s * C); // ℓ of each sampled block at the rank being tried
+  for (let i = 0; i < s; i++) shapes.set(base0, i * C);
+  const kl0 = maxRank === 0 ? 0 : sampleTailKl(probs, C, pixels, rows, top, n, shapes);
+  if (kl0 <= target) return none;
+
+  const logs = blockLogs(probs, C, blockOf, g);
+  const fitLogs = new Float64Array(s * C);
+  fitBlocks.forEach((b, i) => fitLogs.set(logs.subarray(b * C, (b + 1) * C), i * C));
+  const { mean, components } = principalComponents(fitLogs, s, C, maxRank);
+  // coordinates on every component (components are orthogonal to 1: no per-block centring needed)
+  const M = components.length;
+  const u = new Float64Array(s * M);
+  for (let i = 0; i < s; i++) {
+    for (let j = 0; j < M; j++) {
+      const v = components[j]!;
+      let t = 0;
+      for (let c = 0; c < C; c++) t += (fitLogs[i * C + c]! - mean[c]!) * v[c]!;
+      u[i * M + j] = t;
+    }
+  }
+  for (let i = 0; i < s; i++) shapes.set(mean, i * C);
+  // the smallest rank meeting the target; past the point where a component buys < MIN_GAIN of the KL, the rest
+  // is the blocks' own approximation (a per-pixel floor no rank removes) and costs bytes for nothing
+  let rank = 0;
+  let previous = kl0;
+  for (let m = 1; m <= M && rank === 0; m++) {
+    const v = components[m - 1]!;
+    for (let i = 0; i < s; i++) {
+      const w = u[i * M + m - 1]!;
+      for (let c = 0; c < C; c++) shapes[i * C + c] += w * v[c]!;
+    }
+    const kl = sampleTailKl(probs, C, pixels, rows, top, n, shapes);
+    if (kl <= target || m === M) rank = m;
+    else if (kl > (1 - MIN_GAIN) * previous) rank = m - 1;
+    previous = kl;
+  }
+  if (rank === 0) return none;
+  const basis = new Float32Array(rank * C);
+  for (let j = 0; j < rank; j++) for (let c = 0; c < C; c++) basis[j * C + c] = components[j]![c]!;
+  // every block's coordinates, quantised per component over the image's range
+  const coords = new Float64Array(rank * g);
+  const lo = new Float64Array(rank).fill(Infinity), hi = new Float64Array(rank).fill(-Infinity);
+  for (let b = 0; b < g; b++) {
+    for (let j = 0; j < rank; j++) {
+      let t = 0;
+      for (let c = 0; c < C; c++) t += (logs[b * C + c]! - mean[c]!) * basis[j * C + c]!;
+      coords[j * g + b] = t;
+      if (t < lo[j]!) lo[j] = t;
+      if (t > hi[j]!) hi[j] = t;
+    }
+  }
+  const coefOffset = new Float32Array(rank), coefStep = new Float32Array(rank);
+  const coefs = new Uint8Array(rank * g);
+  for (let j = 0; j < rank; j++) {
+    coefOffset[j] = lo[j]!;
+    coefStep[j] = hi[j]! > lo[j]! ? (hi[j]! - lo[j]!) / COEF_TOP : 1;
+    const off = coefOffset[j]!, inv = 1 / coefStep[j]!;
+    for (let b = 0; b < g; b++) coefs[j * g + b] = Math.min(COEF_TOP, Math.max(0, Math.round((coords[j * g + b]! - off) * inv)));
+  }
+  return { model: { rank, base: Float32Array.from(mean), basis, coefOffset, coefStep, grid }, coefs };
+}
+
+/** ln of each block's mean distribution, clamped LOG_FLOOR below its largest class, [g, C]. */
+function blockLogs(probs: Float32Array, C: number, blockOf: Int32Array, g: number): Float64Array {
+  const sums = new Float64Array(g * C);
+  for (let p = 0; p < blockOf.length; p++) {
+    const o = p * C, b = blockOf[p]! * C;
+    for (let c = 0; c < C; c++) sums[b + c] += probs[o + c]!;
+  }
+  for (let b = 0; b < g; b++) {
+    const o = b * C;
+    let top = 0;
+    for (let c = 0; c < C; c++) if (sums[o + c]! > top) top = sums[o + c]!;
+    const floor = Math.log(top) - LOG_FLOOR;
+    for (let c = 0; c < C; c++) { const v = sums[o + c]!; sums[o + c] = v > 0 ? Math.max(Math.log(v), floor) : floor; }
+  }
+  return sums;
+}
+
+/**
+ * Pixels' tail shares at temperature T: e^{(ℓ_c − ref)/T} for each class outside the pixel's used slots, with
+ * ref = 0 at rank 0 (the shares are π_c, mean 1) and the tail's largest ℓ at rank > 0 (the largest share is 1,
+ * so the residual code stays in range). ℓ is constant over a block: one exp per block and class, computed
+ * relative to the block's largest ℓ, then divided by the pixel's tail maximum. Encoder and decoder share this
+ * code, so the residual the encoder stores is relative to exactly the shares the decoder rebuilds.
+ */
+export class TailShares {
+  private readonly inTop: Uint8Array;
+  /** exp((ℓ − max ℓ)/T) per block ([g, C]; one row at rank 0), for temperature rowsT. */
+  private rows: Float64Array;
+  private rowsT = NaN;
+  private readonly blockOf: Int32Array | null;
+
+  constructor(private readonly model: TailModel, private readonly C: number, private readonly coefs: Uint8Array, width: number, height: number) {
+    this.inTop = new Uint8Array(C);
+    this.rows = new Float64Array(0);
+    this.blockOf = model.rank > 0 ? blockIndex(width, height, model.grid) : null;
+  }
+
+  private ensure(T: number): void {
+    if (T === this.rowsT) return;
+    const { model, C } = this;
+    const inv = 1 / T;
+    if (model.rank === 0) {
+      this.rows = new Float64Array(C);
+      for (let c = 0; c < C; c++) this.rows[c] = Math.exp(model.base[c]! * inv);
+    } else {
+      const g = this.coefs.length / model.rank;
+      if (this.rows.length !== g * C) this.rows = new Float64Array(g * C);
+      const l = new Float64Array(C);
+      const step = model.coefStep, off = model.coefOffset, V = model.basis;
+      for (let b = 0; b < g; b++) {
+        for (let c = 0; c < C; c++) l[c] = model.base[c]!;
+        for (let j = 0; j < model.rank; j++) {
+          const u = off[j]! + step[j]! * this.coefs[j * g + b]!;
+          for (let c = 0; c < C; c++) l[c] += u * V[j * C + c]!;
+        }
+        let max = -Infinity;
+        for (let c = 0; c < C; c++) if (l[c]! > max) max = l[c]!;
+        for (let c = 0; c < C; c++) this.rows[b * C + c] = Math.exp((l[c]! - max) * inv);
+      }
+    }
+    this.rowsT = T;
+  }
+
+  /**
+   * Writes pixel p's tail shares at T into out[base + c] (0 for its used slots' classes) unless `out` is null;
+   * returns their Σ.
+   */
+  fill(ids: Uint8Array, p: number, n: number, used: number, T: number, out: Float32Array | null, base = 0): number {
+    this.ensure(T);
+    const { C, inTop, rows } = this;
+    for (let j = 0; j < used; j++) inTop[ids[j * n + p]!] = 1;
+    const o = this.blockOf ? this.blockOf[p]! * C : 0;
+    let scale = 1;
+    if (this.blockOf) {
+      let ref = 0;
+      for (let c = 0; c < C; c++) if (!inTop[c] && rows[o + c]! > ref) ref = rows[o + c]!;
+      scale = ref > 0 ? 1 / ref : 1;
+    }
+    let s = 0;
+    if (out) {
+      for (let c = 0; c < C; c++) { const v = inTop[c] ? 0 : rows[o + c]! * scale; out[base + c] = v; s += v; }
+    } else {
+      for (let c = 0; c < C; c++) if (!inTop[c]) s += rows[o + c]!;
+      s *= scale;
+    }
+    for (let j = 0; j < used; j++) inTop[ids[j * n + p]!] = 0;
+    return s;
+  }
+}

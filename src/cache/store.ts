@@ -13,6 +13,7 @@ import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SoftsegError } from '../errors.js';
 import { writeFileAtomic } from '../data/fs-util.js';
+import type { EntryEncoder } from './encoder.js';
 import {
   CorruptEntryError, activeClassesOf, decodeEntry, encodeEntry, parseHeader, reconstructPseudo, reconstructSoft, verifyEntryBytes,
   type CacheMode, type Compression, type DecodedEntry, type EntryHeader, type QuantScheme, type TailOptions,
@@ -168,7 +169,7 @@ export interface TeacherCache {
   /** True when a valid entry (header and checksum) exists for this teacher and image. */
   has(fingerprint: string, imageHash: string): Promise<boolean>;
   /** Encodes [H, W, C] probabilities and writes the entry atomically. Returns the entry's size in bytes. */
-  put(fingerprint: string, imageHash: string, probs: Float32Array, options: PutOptions): Promise<number>;
+  put(fingerprint: string, imageHash: string, probs: Float32Array, options: PutOptions, encoder?: EntryEncoder): Promise<number>;
   delete(fingerprint: string, imageHash: string): Promise<boolean>;
   /** Every entry's header (not checksum-verified; see verify). Unparseable files are skipped. */
   entries(options?: { fingerprint?: string; onProblem?: (p: EntryProblem) => void }): AsyncGenerator<EntryInfo>;
@@ -303,9 +304,14 @@ class Store implements TeacherCache {
     }
   }
 
-  async put(fingerprint: string, imageHash: string, probs: Float32Array, options: PutOptions): Promise<number> {
+  /**
+   * Encodes and writes an entry (atomically). With `encoder` (createEntryEncoder), the encoding runs there —
+   * on a worker thread — and `probs` may be transferred to it.
+   */
+  async put(fingerprint: string, imageHash: string, probs: Float32Array, options: PutOptions, encoder?: EntryEncoder): Promise<number> {
     const path = this.entryPath(fingerprint, imageHash);
-    const bytes = await encodeEntry(probs, { ...options, fingerprint, imageHash });
+    const encodeOptions = { ...options, fingerprint, imageHash };
+    const bytes = await (encoder ? encoder.encode(probs, encodeOptions) : encodeEntry(probs, encodeOptions));
     await writeFileAtomic(path, bytes);
     return bytes.length;
   }

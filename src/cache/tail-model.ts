@@ -30,7 +30,7 @@ export interface TailModel {
 }
 
 export const DEFAULT_TAIL_KL_TARGET = 2.5e-4;
-export const DEFAULT_MAX_TAIL_RANK = 8;
+export const DEFAULT_MAX_TAIL_RANK = 6;
 export const DEFAULT_TAIL_GRID = 2;
 /** Log-probabilities below ln p_1 − LOG_FLOOR are clamped there (zeros would be −∞). */
 const LOG_FLOOR = 40;
@@ -141,7 +141,7 @@ export function principalComponents(x: Float64Array, s: number, C: number, m: nu
     return out;
   };
   q = orthonormalise(q);
-  for (let it = 0; it < 30; it++) q = orthonormalise(q.map(mul));
+  for (let it = 0; it < 20; it++) q = orthonormalise(q.map(mul));
   // Rayleigh–Ritz: order the subspace's directions by variance
   const aq = q.map(mul);
   const small = new Float64Array(m * m);
@@ -212,35 +212,73 @@ function blockIndex(width: number, height: number, grid: number): Int32Array {
 }
 
 /**
- * Mean tail KL over the sampled pixels (0 for pixels without a tail) when pixel i's tail shares are
- * ∝ exp(shapes[row_i]): Σ_tail p_c ln(p_c / q_c) with q_c = r · e^{ℓ_c} / Σ_tail e^{ℓ}.
+ * The sampled pixels' tails, gathered once for every rank tried: tail class ids, their probabilities, and the
+ * constant part of the KL, Σ_tail p_c ln(p_c / r).
  */
-function sampleTailKl(probs: Float32Array, C: number, pixels: Int32Array, rows: Int32Array, top: TopK, n: number, shapes: Float64Array): number {
+interface TailSample {
+  /** Per sampled pixel: start of its tail in `classes`/`probs` (length pixels + 1). */
+  start: Int32Array;
+  classes: Uint8Array;
+  probs: Float64Array;
+  /** Row of `shapes` each pixel reads (its block's). */
+  rows: Int32Array;
+  /** Σ_tail p_c ln(p_c / r), summed over the sample. */
+  entropyTerm: number;
+  /** Pixels in the sample (those without a tail count as 0 KL). */
+  count: number;
+}
+
+function gatherTails(probs: Float32Array, C: number, pixels: Int32Array, rows: Int32Array, top: TopK, n: number): TailSample {
   const inTop = new Uint8Array(C);
-  let total = 0;
+  const start = new Int32Array(pixels.length + 1);
+  const classes = new Uint8Array(pixels.length * C), values = new Float64Array(pixels.length * C);
+  const keptRows = new Int32Array(pixels.length);
+  let kept = 0, at = 0, entropyTerm = 0;
   for (let i = 0; i < pixels.length; i++) {
     const p = pixels[i]!;
     const r = top.tailMass[p]!, used = top.used[p]!;
     if (!(r > 0) || used >= C) continue;
     for (let j = 0; j < used; j++) inTop[top.ids[j * n + p]!] = 1;
-    const o = rows[i]! * C;
-    let max = -Infinity;
-    for (let c = 0; c < C; c++) if (!inTop[c] && shapes[o + c]! > max) max = shapes[o + c]!;
-    let z = 0;
-    for (let c = 0; c < C; c++) if (!inTop[c]) z += Math.exp(shapes[o + c]! - max);
-    const lr = Math.log(r / z) - max;
+    start[kept] = at;
+    const lr = Math.log(r);
     for (let c = 0; c < C; c++) {
       if (inTop[c]) continue;
       const v = probs[p * C + c]!;
-      if (v > 0) total += v * (Math.log(v) - lr - shapes[o + c]!);
+      classes[at] = c;
+      values[at++] = v;
+      if (v > 0) entropyTerm += v * (Math.log(v) - lr);
     }
     for (let j = 0; j < used; j++) inTop[top.ids[j * n + p]!] = 0;
+    keptRows[kept++] = rows[i]!;
   }
-  return total / pixels.length;
+  start[kept] = at;
+  return { start: start.subarray(0, kept + 1), classes, probs: values, rows: keptRows, entropyTerm, count: pixels.length };
+}
+
+/**
+ * Mean tail KL over the sample when each pixel's tail shares are ∝ exp(shapes[row]):
+ * Σ_tail p_c ln(p_c / q_c), q_c = r · e^{ℓ_c} / Σ_tail e^{ℓ} ⇒ the constant part minus Σ p_c (ℓ_c − ln Σ e^{ℓ}).
+ */
+function sampleTailKl(t: TailSample, C: number, shapes: Float64Array): number {
+  let total = t.entropyTerm;
+  for (let i = 0; i + 1 < t.start.length; i++) {
+    const a = t.start[i]!, b = t.start[i + 1]!, o = t.rows[i]! * C;
+    let max = -Infinity;
+    for (let j = a; j < b; j++) { const l = shapes[o + t.classes[j]!]!; if (l > max) max = l; }
+    let z = 0, mass = 0, dot = 0;
+    for (let j = a; j < b; j++) {
+      const l = shapes[o + t.classes[j]!]! - max;
+      z += Math.exp(l);
+      mass += t.probs[j]!;
+      dot += t.probs[j]! * l;
+    }
+    total -= dot - mass * Math.log(z);
+  }
+  return total / t.count;
 }
 
 /** Blocks the model is fitted on (a regular sample), and how many of them the rank is chosen on. */
-const FIT_BLOCKS = 1024;
+const FIT_BLOCKS = 512;
 const KL_BLOCKS = 256;
 /** A component is kept while it removes at least this share of the remaining tail KL. */
 const MIN_GAIN = 0.1;
@@ -267,13 +305,14 @@ export function fitTailModel(
   const { gw, gh } = gridSize(width, height, grid);
   const g = gw * gh;
   const blockOf = blockIndex(width, height, grid);
-  // the sampled blocks, and the pixels of every fourth of them for the KL
+  // the sampled blocks (PCA), and the pixels of a regular subset of them (KL)
   const stride = Math.max(1, Math.floor(g / FIT_BLOCKS));
   const fitBlocks: number[] = [];
   for (let b = 0; b < g; b += stride) fitBlocks.push(b);
   const klEvery = Math.max(1, Math.floor(fitBlocks.length / KL_BLOCKS));
+  const klBlocks = fitBlocks.filter((_, i) => i % klEvery === 0);
   const rowOfBlock = new Int32Array(g).fill(-1);
-  fitBlocks.forEach((b, i) => { if (i % klEvery === 0) rowOfBlock[b] = i; });
+  klBlocks.forEach((b, i) => { rowOfBlock[b] = i; });
   const klPixels: number[] = [], klRows: number[] = [];
   for (let p = 0; p < n; p++) {
     const row = rowOfBlock[blockOf[p]!]!;
@@ -282,42 +321,44 @@ export function fitTailModel(
   const pixels = Int32Array.from(klPixels), rows = Int32Array.from(klRows);
 
   const prior = tailPrior(probs, C, pixels, top, n);
+  const tails = gatherTails(probs, C, pixels, rows, top, n);
   const base0 = new Float32Array(C);
   for (let c = 0; c < C; c++) base0[c] = Math.log(prior[c]!);
   const none = { model: { ...evenTail(C), base: base0 }, coefs: new Uint8Array(0) };
-  const s = fitBlocks.length;
-  const shapes = new Float64Array(s * C); // ℓ of each sampled block at the rank being tried
-  for (let i = 0; i < s; i++) shapes.set(base0, i * C);
-  const kl0 = maxRank === 0 ? 0 : sampleTailKl(probs, C, pixels, rows, top, n, shapes);
+  const s = fitBlocks.length, K = klBlocks.length;
+  const shapes = new Float64Array(K * C); // ℓ of each KL block at the rank being tried
+  for (let i = 0; i < K; i++) shapes.set(base0, i * C);
+  const kl0 = maxRank === 0 ? 0 : sampleTailKl(tails, C, shapes);
   if (kl0 <= target) return none;
 
   const logs = blockLogs(probs, C, blockOf, g);
   const fitLogs = new Float64Array(s * C);
   fitBlocks.forEach((b, i) => fitLogs.set(logs.subarray(b * C, (b + 1) * C), i * C));
   const { mean, components } = principalComponents(fitLogs, s, C, maxRank);
-  // coordinates on every component (components are orthogonal to 1: no per-block centring needed)
+  // the KL blocks' coordinates on every component (components are orthogonal to 1: no per-block centring)
   const M = components.length;
-  const u = new Float64Array(s * M);
-  for (let i = 0; i < s; i++) {
+  const u = new Float64Array(K * M);
+  for (let i = 0; i < K; i++) {
+    const o = klBlocks[i]! * C;
     for (let j = 0; j < M; j++) {
       const v = components[j]!;
       let t = 0;
-      for (let c = 0; c < C; c++) t += (fitLogs[i * C + c]! - mean[c]!) * v[c]!;
+      for (let c = 0; c < C; c++) t += (logs[o + c]! - mean[c]!) * v[c]!;
       u[i * M + j] = t;
     }
   }
-  for (let i = 0; i < s; i++) shapes.set(mean, i * C);
+  for (let i = 0; i < K; i++) shapes.set(mean, i * C);
   // the smallest rank meeting the target; past the point where a component buys < MIN_GAIN of the KL, the rest
   // is the blocks' own approximation (a per-pixel floor no rank removes) and costs bytes for nothing
   let rank = 0;
   let previous = kl0;
   for (let m = 1; m <= M && rank === 0; m++) {
     const v = components[m - 1]!;
-    for (let i = 0; i < s; i++) {
+    for (let i = 0; i < K; i++) {
       const w = u[i * M + m - 1]!;
       for (let c = 0; c < C; c++) shapes[i * C + c] += w * v[c]!;
     }
-    const kl = sampleTailKl(probs, C, pixels, rows, top, n, shapes);
+    const kl = sampleTailKl(tails, C, shapes);
     if (kl <= target || m === M) rank = m;
     else if (kl > (1 - MIN_GAIN) * previous) rank = m - 1;
     previous = kl;
@@ -328,10 +369,12 @@ export function fitTailModel(
   // every block's coordinates, quantised per component over the image's range
   const coords = new Float64Array(rank * g);
   const lo = new Float64Array(rank).fill(Infinity), hi = new Float64Array(rank).fill(-Infinity);
+  const centred = new Float64Array(C);
   for (let b = 0; b < g; b++) {
+    for (let c = 0; c < C; c++) centred[c] = logs[b * C + c]! - mean[c]!;
     for (let j = 0; j < rank; j++) {
       let t = 0;
-      for (let c = 0; c < C; c++) t += (logs[b * C + c]! - mean[c]!) * basis[j * C + c]!;
+      for (let c = 0; c < C; c++) t += centred[c]! * basis[j * C + c]!;
       coords[j * g + b] = t;
       if (t < lo[j]!) lo[j] = t;
       if (t > hi[j]!) hi[j] = t;

@@ -4,12 +4,14 @@
  * skipped (a killed run resumes), and `shard i/n` splits the images by content hash so several processes
  * or machines sharing one cache directory label disjoint parts.
  */
+import { availableParallelism } from 'node:os';
 import PQueue from 'p-queue';
 import { decodeImage, type DecodedImage } from '../data/decode.js';
 import { SoftsegError } from '../errors.js';
 import { DEFAULT_K, type CacheMode } from '../cache/format.js';
 import { hashImagesIn, type HashedImage } from '../cache/images.js';
 import type { TeacherCache } from '../cache/store.js';
+import { sharedEntryEncoder } from '../cache/encoder.js';
 import type { Teacher } from '../teachers/teacher.js';
 
 export interface Shard {
@@ -42,6 +44,11 @@ export interface LabelOptions {
   onProgress?: (done: number, total: number) => void;
   /** Hashing all images first can take a moment on big folders. */
   onHashing?: (done: number, total: number) => void;
+  /**
+   * Worker threads that encode entries while the teacher runs (default: cores − 1, 1 to 4; 0 = encode on the
+   * main thread).
+   */
+  encodeThreads?: number;
 }
 
 export interface LabelResult {
@@ -59,6 +66,8 @@ export interface LabelResult {
   /** Bytes written. */
   bytes: number;
   fingerprint: string;
+  /** Worker threads that encoded entries (0 = the main thread), and why not, when a worker could not start. */
+  encoder: { threads: number; fallbackReason?: string };
 }
 
 export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: readonly string[], o: LabelOptions = {}): Promise<LabelResult> {
@@ -75,7 +84,8 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   const mode = o.mode ?? 'soft';
   const k = Math.min(o.k ?? DEFAULT_K, teacher.numClasses);
   const B = Math.max(1, o.batchSize ?? 8);
-  const writes = new PQueue({ concurrency: 2 });
+  const encoder = await sharedEntryEncoder(todo.length > 0 ? o.encodeThreads ?? Math.max(1, Math.min(4, availableParallelism() - 1)) : 0);
+  const writes = new PQueue({ concurrency: 2 + 2 * encoder.threads });
   let labelled = 0, bytes = 0;
   let failure: unknown = null;
   const decodeBatch = (start: number) =>
@@ -99,7 +109,7 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
       const im = todo[start + j]!;
       writes
         .add(async () => {
-          bytes += await cache.put(teacher.fingerprint, im.hash, probs[j]!, { width: image.width, height: image.height, numClasses: teacher.numClasses, mode, k, imageName: im.name });
+          bytes += await cache.put(teacher.fingerprint, im.hash, probs[j]!, { width: image.width, height: image.height, numClasses: teacher.numClasses, mode, k, imageName: im.name }, encoder);
           labelled++;
           o.onProgress?.(skipped + labelled, mine.length);
         })
@@ -109,5 +119,8 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   await writes.onIdle();
   if (failure) throw failure;
   const seconds = (performance.now() - started) / 1000;
-  return { images: all.length, inShard: mine.length, labelled, skipped, seconds, imagesPerSec: labelled / seconds, bytes, fingerprint: teacher.fingerprint };
+  return {
+    images: all.length, inShard: mine.length, labelled, skipped, seconds, imagesPerSec: labelled / seconds, bytes, fingerprint: teacher.fingerprint,
+    encoder: { threads: encoder.threads, fallbackReason: encoder.fallbackReason },
+  };
 }

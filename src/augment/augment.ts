@@ -2,7 +2,7 @@
 // and blur on the image only; normalisation last) and the deterministic eval transform (resize, pad to a size
 // multiple). Every random choice comes from the Random the caller passes.
 import type { Random } from '../random.js';
-import { warpSample } from './geometric.js';
+import { warpSample, type WarpSpec } from './geometric.js';
 import { IMAGENET_NORMALIZATION, type Normalization } from './normalize.js';
 import { applyPhotometric, type PhotometricOptions } from './photometric.js';
 import type { AugmentedSample, Sample, ValidRect } from './types.js';
@@ -79,35 +79,35 @@ function checkSample(sample: Sample): void {
   if (sample.soft && (sample.soft.length === 0 || sample.soft.length % px !== 0)) throw new RangeError(`soft map has ${sample.soft.length} values, not a multiple of ${px}`);
 }
 
-/**
- * Augments one sample: scale by s ∈ opts.scale (bilinear for image and soft maps, nearest for mask and keep),
- * crop to `crop` (padding at the bottom/right when the scaled image is smaller — mirrored to the left by a
- * flip), horizontal flip, photometric jitter on the image, normalisation. Padding: image 0 after normalisation
- * (= the mean colour before it), mask the ignore index, soft maps 0, keep 0. Draws from `rng` in a fixed order,
- * so the result is a function of the options and the generator state only.
- */
-export function augmentSample(sample: Sample, rng: Random, opts: AugmentOptions): AugmentedSample {
-  checkSample(sample);
+/** The geometric part of augmentSample for a width × height sample: scale, crop window and flip, drawn in order. */
+export function drawGeometry(width: number, height: number, rng: Random, opts: AugmentOptions): WarpSpec {
   const [oh, ow] = typeof opts.crop === 'number' ? [opts.crop, opts.crop] : opts.crop;
   const scaleRange = opts.scale === undefined ? ([0.5, 2] as [number, number]) : opts.scale;
   const s = scaleRange ? rng.uniform(scaleRange[0], scaleRange[1]) : 1;
-  const sh = Math.max(1, Math.round(sample.height * s));
-  const sw = Math.max(1, Math.round(sample.width * s));
+  const sh = Math.max(1, Math.round(height * s));
+  const sw = Math.max(1, Math.round(width * s));
   const center = opts.cropPosition === 'center';
   const offsetY = sh > oh ? (center ? Math.floor((sh - oh) / 2) : rng.int(sh - oh + 1)) : 0;
   const offsetX = sw > ow ? (center ? Math.floor((sw - ow) / 2) : rng.int(sw - ow + 1)) : 0;
   const flipP = opts.flip ?? 0.5;
   const flip = flipP > 0 && rng.next() < flipP;
-  const warped = warpSample(sample, {
-    outHeight: oh,
-    outWidth: ow,
-    scaledHeight: sh,
-    scaledWidth: sw,
-    offsetY,
-    offsetX,
-    flip,
-    ignoreIndex: opts.ignoreIndex ?? 255,
-  });
+  return { outHeight: oh, outWidth: ow, scaledHeight: sh, scaledWidth: sw, offsetY, offsetX, flip, ignoreIndex: opts.ignoreIndex ?? 255 };
+}
+
+/**
+ * Augments one sample: scale by s ∈ opts.scale (bilinear for image and soft maps, nearest for mask and keep),
+ * crop to `crop` (padding at the bottom/right when the scaled image is smaller — mirrored to the left by a
+ * flip), horizontal flip, photometric jitter on the image, normalisation. Padding: image 0 after normalisation
+ * (= the mean colour before it), mask the ignore index, soft maps 0, keep 0. Draws from `rng` in a fixed order,
+ * so the result is a function of the options and the generator state only. `geometry`, when given, is what
+ * drawGeometry drew from the same generator just before (so soft maps can be resampled elsewhere, e.g. on a
+ * worker thread, through the same map: warpSoft).
+ */
+export function augmentSample(sample: Sample, rng: Random, opts: AugmentOptions, geometry?: WarpSpec): AugmentedSample {
+  checkSample(sample);
+  const spec = geometry ?? drawGeometry(sample.width, sample.height, rng, opts);
+  const [oh, ow] = [spec.outHeight, spec.outWidth];
+  const warped = warpSample(sample, spec);
   const strong = opts.strongView ? warped.image.slice() : undefined;
   const normalize = opts.normalize === undefined ? IMAGENET_NORMALIZATION : opts.normalize;
   applyPhotometric(warped.image, ow, warped.valid, opts, rng);

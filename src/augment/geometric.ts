@@ -104,21 +104,29 @@ export function warpSample(sample: Sample, spec: WarpSpec): WarpResult {
     }
     result.keep = keep;
   }
-  if (sample.soft) {
-    const K = sample.soft.length / (W * H);
-    const s = sample.soft;
-    const soft = new Float32Array(oh * ow * K);
-    for (let y = ym.lo; y < ym.hi; y++) {
-      const r0 = ym.i0[y]! * W, r1 = ym.i1[y]! * W, fy = ym.frac[y]!;
-      for (let x = xm.lo; x < xm.hi; x++) {
-        const c0 = xm.i0[x]!, c1 = xm.i1[x]!, fx = xm.frac[x]!;
-        const a = (r0 + c0) * K, b = (r0 + c1) * K, c = (r1 + c0) * K, d = (r1 + c1) * K;
-        const wa = (1 - fy) * (1 - fx), wb = (1 - fy) * fx, wc = fy * (1 - fx), wd = fy * fx;
-        const o = (y * ow + x) * K;
-        for (let k = 0; k < K; k++) soft[o + k] = s[a + k]! * wa + s[b + k]! * wb + s[c + k]! * wc + s[d + k]! * wd;
-      }
-    }
-    result.soft = soft;
-  }
+  if (sample.soft) result.soft = resampleSoft(sample.soft, W, H, ym, xm, oh, ow);
   return result;
+}
+
+/** Soft maps (HWC, any channel count) through the map of `spec` alone: what warpSample does to `soft`. */
+export function warpSoft(soft: Float32Array, width: number, height: number, spec: WarpSpec): Float32Array {
+  const ym = axisMap(spec.outHeight, height, spec.scaledHeight, spec.offsetY, false);
+  const xm = axisMap(spec.outWidth, width, spec.scaledWidth, spec.offsetX, spec.flip);
+  return resampleSoft(soft, width, height, ym, xm, spec.outHeight, spec.outWidth);
+}
+
+function resampleSoft(s: Float32Array, W: number, H: number, ym: AxisMap, xm: AxisMap, oh: number, ow: number): Float32Array {
+  const K = s.length / (W * H);
+  const soft = new Float32Array(oh * ow * K);
+  for (let y = ym.lo; y < ym.hi; y++) {
+    const r0 = ym.i0[y]! * W, r1 = ym.i1[y]! * W, fy = ym.frac[y]!;
+    for (let x = xm.lo; x < xm.hi; x++) {
+      const c0 = xm.i0[x]!, c1 = xm.i1[x]!, fx = xm.frac[x]!;
+      const a = (r0 + c0) * K, b = (r0 + c1) * K, c = (r1 + c0) * K, d = (r1 + c1) * K;
+      const wa = (1 - fy) * (1 - fx), wb = (1 - fy) * fx, wc = fy * (1 - fx), wd = fy * fx;
+      const o = (y * ow + x) * K;
+      for (let k = 0; k < K; k++) soft[o + k] = s[a + k]! * wa + s[b + k]! * wb + s[c + k]! * wc + s[d + k]! * wd;
+    }
+  }
+  return soft;
 }

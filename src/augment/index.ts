@@ -2,5 +2,5 @@
 export * from './types.js';
 export * from './normalize.js';
 export { applyPhotometric, gaussianBlur, type PhotometricOptions } from './photometric.js';
-export { warpSample, type WarpSpec, type WarpResult } from './geometric.js';
+export { warpSample, warpSoft, type WarpSpec, type WarpResult } from './geometric.js';
 export * from './augment.js';

@@ -335,60 +335,51 @@ export function fitTailModel(
   const fitLogs = new Float64Array(s * C);
   fitBlocks.forEach((b, i) => fitLogs.set(logs.subarray(b * C, (b + 1) * C), i * C));
   const { mean, components } = principalComponents(fitLogs, s, C, maxRank);
-  // the KL blocks' coordinates on every component (components are orthogonal to 1: no per-block centring)
+  // every block's coordinates on every component (components are orthogonal to 1: no per-block centring),
+  // quantised per component over the image's range; the rank is chosen with exactly these quantised values
   const M = components.length;
-  const u = new Float64Array(K * M);
-  for (let i = 0; i < K; i++) {
-    const o = klBlocks[i]! * C;
-    for (let j = 0; j < M; j++) {
-      const v = components[j]!;
-      let t = 0;
-      for (let c = 0; c < C; c++) t += (logs[o + c]! - mean[c]!) * v[c]!;
-      u[i * M + j] = t;
-    }
-  }
-  for (let i = 0; i < K; i++) shapes.set(mean, i * C);
-  // the smallest rank meeting the target; past the point where a component buys < MIN_GAIN of the KL, the rest
-  // is the blocks' own approximation (a per-pixel floor no rank removes) and costs bytes for nothing
-  let rank = 0;
-  let previous = kl0;
-  for (let m = 1; m <= M && rank === 0; m++) {
-    const v = components[m - 1]!;
-    for (let i = 0; i < K; i++) {
-      const w = u[i * M + m - 1]!;
-      for (let c = 0; c < C; c++) shapes[i * C + c] += w * v[c]!;
-    }
-    const kl = sampleTailKl(tails, C, shapes);
-    if (kl <= target || m === M) rank = m;
-    else if (kl > (1 - MIN_GAIN) * previous) rank = m - 1;
-    previous = kl;
-  }
-  if (rank === 0) return none;
-  const basis = new Float32Array(rank * C);
-  for (let j = 0; j < rank; j++) for (let c = 0; c < C; c++) basis[j * C + c] = components[j]![c]!;
-  // every block's coordinates, quantised per component over the image's range
-  const coords = new Float64Array(rank * g);
-  const lo = new Float64Array(rank).fill(Infinity), hi = new Float64Array(rank).fill(-Infinity);
+  const coords = new Float64Array(M * g);
+  const lo = new Float64Array(M).fill(Infinity), hi = new Float64Array(M).fill(-Infinity);
   const centred = new Float64Array(C);
   for (let b = 0; b < g; b++) {
     for (let c = 0; c < C; c++) centred[c] = logs[b * C + c]! - mean[c]!;
-    for (let j = 0; j < rank; j++) {
+    for (let j = 0; j < M; j++) {
+      const v = components[j]!;
       let t = 0;
-      for (let c = 0; c < C; c++) t += centred[c]! * basis[j * C + c]!;
+      for (let c = 0; c < C; c++) t += centred[c]! * v[c]!;
       coords[j * g + b] = t;
       if (t < lo[j]!) lo[j] = t;
       if (t > hi[j]!) hi[j] = t;
     }
   }
-  const coefOffset = new Float32Array(rank), coefStep = new Float32Array(rank);
-  const coefs = new Uint8Array(rank * g);
-  for (let j = 0; j < rank; j++) {
+  const coefOffset = new Float32Array(M), coefStep = new Float32Array(M);
+  const coefs = new Uint8Array(M * g);
+  for (let j = 0; j < M; j++) {
     coefOffset[j] = lo[j]!;
     coefStep[j] = hi[j]! > lo[j]! ? (hi[j]! - lo[j]!) / COEF_TOP : 1;
     const off = coefOffset[j]!, inv = 1 / coefStep[j]!;
     for (let b = 0; b < g; b++) coefs[j * g + b] = Math.min(COEF_TOP, Math.max(0, Math.round((coords[j * g + b]! - off) * inv)));
   }
-  return { model: { rank, base: Float32Array.from(mean), basis, coefOffset, coefStep, grid }, coefs };
+  for (let i = 0; i < K; i++) shapes.set(mean, i * C);
+  // the smallest rank meeting the target; past the point where a component buys < MIN_GAIN of the KL, the rest
+  // is the blocks' own approximation (a per-pixel floor no rank removes) and costs bytes for nothing
+  let rank = 0;
+  const kls = [kl0];
+  for (let m = 1; m <= M && rank === 0; m++) {
+    const v = components[m - 1]!, j = m - 1;
+    for (let i = 0; i < K; i++) {
+      const w = coefOffset[j]! + coefStep[j]! * coefs[j * g + klBlocks[i]!]!;
+      for (let c = 0; c < C; c++) shapes[i * C + c] += w * v[c]!;
+    }
+    kls.push(sampleTailKl(tails, C, shapes));
+    if (kls[m]! <= target || m === M) rank = m;
+    else if (kls[m]! > (1 - MIN_GAIN) * kls[m - 1]!) rank = m - 1;
+  }
+  // a low-rank shape that does no better than the image-wide one (flat or peculiar outputs) is not worth its bytes
+  if (rank === 0 || kls[rank]! >= kl0) return none;
+  const basis = new Float32Array(rank * C);
+  for (let j = 0; j < rank; j++) for (let c = 0; c < C; c++) basis[j * C + c] = components[j]![c]!;
+  return { model: { rank, base: Float32Array.from(mean), basis, coefOffset: coefOffset.slice(0, rank), coefStep: coefStep.slice(0, rank), grid }, coefs: coefs.slice(0, rank * g) };
 }
 
 /** ln of each block's mean distribution, clamped LOG_FLOOR below its largest class, [g, C]. */

@@ -3,7 +3,8 @@
 // batch at step s is the same whether or not the run was resumed at `startStep`.
 import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
-import { augmentPreset, augmentSample, type AugmentOptions, type AugmentPreset } from '../augment/augment.js';
+import { augmentPreset, augmentSample, drawGeometry, type AugmentOptions, type AugmentPreset } from '../augment/augment.js';
+import type { WarpSpec } from '../augment/geometric.js';
 import type { PhotometricOptions } from '../augment/photometric.js';
 import { IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
 import { SoftsegError } from '../errors.js';
@@ -41,6 +42,11 @@ export interface LoaderOptions {
    * `teacherProb` with a `keep` mask that is 0 on padding.
    */
   soft?: (item: DatasetItem, index: number) => Promise<{ probs: Float32Array; classes: number }>;
+  /**
+   * Like `soft`, but the provider resamples the map itself through the sample's geometry (`warpSoft(probs, W, H,
+   * geometry)`; e.g. on a worker thread, off the training thread) and returns the crop-sized map.
+   */
+  softCrop?: (item: DatasetItem, index: number, geometry: WarpSpec, size: { width: number; height: number }) => Promise<{ probs: Float32Array; classes: number }>;
   /**
    * Also return a strongly augmented view of every crop (same geometry, these photometric options instead of
    * the augmentation's own) as `strongImages` — the student view of semi-supervised training.
@@ -133,7 +139,8 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
   augOpts.normalize = normalize;
   augOpts.ignoreIndex = ds.ignoreIndex;
   if (options.strongView) augOpts.strongView = options.strongView;
-  const wantKeep = options.soft !== undefined || options.keepMask === true;
+  const wantSoft = options.soft !== undefined || options.softCrop !== undefined;
+  const wantKeep = wantSoft || options.keepMask === true;
   const labeled = ds.labeled && ds.items.every((it) => it.mask !== undefined);
 
   const queue = new PQueue({ concurrency: Math.max(1, options.concurrency ?? 2) });
@@ -214,20 +221,37 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
       queue.add(
         async () => {
           if (closed) return;
-          const [{ image, mask }, soft] = await Promise.all([load(index), options.soft?.(ds.items[index]!, index)]);
+          const item = ds.items[index]!;
+          const [{ image, mask }, full] = await Promise.all([load(index), options.soft?.(item, index)]);
+          let soft = full;
           if (closed) return;
+          const rng = randomFor(seed, epoch, index);
+          // with softCrop, the geometry is drawn first and the provider resamples its map while this thread
+          // does the image (same generator, same order: the same sample as augmentSample alone would give)
+          const geometry = options.softCrop ? drawGeometry(image.width, image.height, rng, augOpts) : undefined;
+          const crop = geometry ? options.softCrop!(item, index, geometry, image) : undefined;
+          crop?.catch(() => undefined); // awaited below
           const t = performance.now();
           if (soft && soft.probs.length !== image.width * image.height * soft.classes) {
-            throw new SoftsegError(`soft labels have ${soft.probs.length} values, expected ${image.height}×${image.width}×${soft.classes}`, { file: ds.items[index]!.image });
+            throw new SoftsegError(`soft labels have ${soft.probs.length} values, expected ${image.height}×${image.width}×${soft.classes}`, { file: item.image });
           }
           const out = augmentSample(
             {
               image: image.data, mask: mask?.data, soft: soft?.probs, width: image.width, height: image.height,
               keep: wantKeep && !soft ? new Uint8Array(image.width * image.height).fill(1) : undefined,
             },
-            randomFor(seed, epoch, index),
+            rng,
             augOpts,
+            geometry,
           );
+          st.augmentMs += performance.now() - t;
+          if (crop) {
+            const c = await crop;
+            if (closed) return;
+            if (c.probs.length !== plane * c.classes) throw new SoftsegError(`soft labels have ${c.probs.length} values, expected ${oh}×${ow}×${c.classes}`, { file: item.image });
+            out.soft = c.probs;
+            soft ??= c;
+          }
           images.set(out.image, j * plane * 3);
           if (strongImages && out.strongImage) strongImages.set(out.strongImage, j * plane * 3);
           if (soft && out.soft) {
@@ -241,7 +265,6 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
             const o = j * plane;
             for (let i = 0; i < plane; i++) masks[o + i] = m[i]!;
           }
-          st.augmentMs += performance.now() - t;
           st.samples++;
         },
         { priority: -step },

@@ -4,7 +4,6 @@
  * skipped (a killed run resumes), and `shard i/n` splits the images by content hash so several processes
  * or machines sharing one cache directory label disjoint parts.
  */
-import { availableParallelism } from 'node:os';
 import PQueue from 'p-queue';
 import { decodeImage, type DecodedImage } from '../data/decode.js';
 import { SoftsegError } from '../errors.js';
@@ -12,6 +11,7 @@ import { DEFAULT_K, type CacheMode } from '../cache/format.js';
 import { hashImagesIn, type HashedImage } from '../cache/images.js';
 import type { TeacherCache } from '../cache/store.js';
 import { sharedEntryEncoder } from '../cache/encoder.js';
+import { defaultWorkerThreads } from '../worker-pool.js';
 import type { Teacher } from '../teachers/teacher.js';
 
 export interface Shard {
@@ -84,7 +84,7 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   const mode = o.mode ?? 'soft';
   const k = Math.min(o.k ?? DEFAULT_K, teacher.numClasses);
   const B = Math.max(1, o.batchSize ?? 8);
-  const encoder = await sharedEntryEncoder(todo.length > 0 ? o.encodeThreads ?? Math.max(1, Math.min(4, availableParallelism() - 1)) : 0);
+  const encoder = await sharedEntryEncoder(todo.length > 0 ? o.encodeThreads ?? defaultWorkerThreads() : 0);
   const writes = new PQueue({ concurrency: 2 + 2 * encoder.threads });
   let labelled = 0, bytes = 0;
   let failure: unknown = null;

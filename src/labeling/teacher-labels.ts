@@ -1,7 +1,8 @@
 /**
- * Teacher soft labels for training: read from the cache at the requested temperature; on a miss the teacher
- * runs on the fly and the entry is written (so the next run reads it), unless the run forbids that. The
- * training always sees the cache's reconstruction, so a fresh and a cached run train on identical targets.
+ * Teacher soft labels for training: read from the cache at the requested temperature (and, for training crops,
+ * resampled through the sample's augmentation — on the reader's worker threads); on a miss the teacher runs on
+ * the fly and the entry is written (so the next run reads it), unless the run forbids that. The training always
+ * sees the cache's reconstruction, so a fresh and a cached run train on identical targets.
  */
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -9,6 +10,8 @@ import { decodeImage } from '../data/decode.js';
 import { SoftsegError } from '../errors.js';
 import { hashImageFile, type TeacherCache } from '../cache/store.js';
 import { CorruptEntryError, DEFAULT_K } from '../cache/format.js';
+import { readSoftCrop, type SoftCropRequest, type SoftLabelReader } from '../cache/reader.js';
+import type { WarpSpec } from '../augment/geometric.js';
 import type { Teacher } from '../teachers/teacher.js';
 
 export interface TeacherLabelsOptions {
@@ -21,6 +24,8 @@ export interface TeacherLabelsOptions {
   onMiss?: (imagePath: string) => void;
   /** Called when an entry failed its checksum; it is then relabelled like a miss. */
   onCorrupt?: (error: CorruptEntryError) => void;
+  /** Reads entries for `softCrop` (on worker threads); without one they are read on this thread. */
+  reader?: SoftLabelReader;
 }
 
 export class TeacherLabels {
@@ -47,16 +52,30 @@ export class TeacherLabels {
     return hash;
   }
 
-  /** Soft labels [h, w, C] of an image at the configured temperature. */
+  /** Soft labels [h, w, C] of an image at the configured temperature, at the image's size. */
   async soft(imagePath: string, imageName = basename(imagePath)): Promise<{ probs: Float32Array; classes: number }> {
+    return this.read(imagePath, imageName);
+  }
+
+  /**
+   * Soft labels of an image at the configured temperature, resampled through an augmentation's geometry
+   * (the crop's size): the read, the reconstruction and the resampling run on the reader's worker threads.
+   */
+  async softCrop(imagePath: string, geometry: WarpSpec, imageName = basename(imagePath)): Promise<{ probs: Float32Array; classes: number }> {
+    return this.read(imagePath, imageName, geometry);
+  }
+
+  private async read(imagePath: string, imageName: string, warp?: WarpSpec): Promise<{ probs: Float32Array; classes: number }> {
     const hash = await this.imageHash(imagePath);
-    const temperature = this.options.temperature ?? 1;
-    let record = await this.cache.get(this.fingerprint, hash, { temperature, mode: 'soft' }).catch((e: unknown) => {
+    const request: SoftCropRequest = { dir: this.cache.dir, fingerprint: this.fingerprint, imageHash: hash, temperature: this.options.temperature ?? 1, warp };
+    const reader = this.options.reader;
+    const readOnce = () => (reader ? reader.read(request) : readSoftCrop(request));
+    let crop = await readOnce().catch((e: unknown) => {
       if (!(e instanceof CorruptEntryError)) throw e;
       this.options.onCorrupt?.(e);
       return null;
     });
-    if (!record) {
+    if (!crop) {
       if (this.options.noTeacher || !this.teacher) {
         throw new SoftsegError(`no cached teacher output for ${imageName}`, { file: imagePath, hint: 'run `softseg label` for these images first, or drop --no-teacher to compute misses on the fly' });
       }
@@ -64,13 +83,13 @@ export class TeacherLabels {
       const image = await decodeImage(imagePath);
       const probs = await this.teacher.predict(image);
       await this.cache.put(this.fingerprint, hash, probs, { width: image.width, height: image.height, numClasses: this.numClasses, mode: 'soft', k: Math.min(this.options.k ?? DEFAULT_K, this.numClasses), imageName });
-      record = await this.cache.get(this.fingerprint, hash, { temperature, mode: 'soft' });
+      crop = await readOnce();
       this.misses++;
     } else this.hits++;
-    if (!record?.soft) throw new SoftsegError(`the cache entry of ${imageName} holds no soft labels (labelled with --mode pseudo?)`, { file: imagePath, hint: 'relabel with --mode soft or both' });
-    if (record.numClasses !== this.numClasses) {
-      throw new SoftsegError(`cached teacher output of ${imageName} has ${record.numClasses} classes, the data set ${this.numClasses}`, { file: imagePath });
+    if (!crop) throw new SoftsegError(`the cache entry of ${imageName} vanished right after it was written`, { file: imagePath });
+    if (crop.numClasses !== this.numClasses) {
+      throw new SoftsegError(`cached teacher output of ${imageName} has ${crop.numClasses} classes, the data set ${this.numClasses}`, { file: imagePath });
     }
-    return { probs: record.soft, classes: record.numClasses };
+    return { probs: crop.soft, classes: crop.numClasses };
   }
 }

@@ -109,7 +109,9 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
       const im = todo[start + j]!;
       writes
         .add(async () => {
-          bytes += await cache.put(teacher.fingerprint, im.hash, probs[j]!, { width: image.width, height: image.height, numClasses: teacher.numClasses, mode, k, imageName: im.name }, encoder);
+          // (not `bytes += await …`: that reads `bytes` before the await and loses concurrent writes' counts)
+          const written = await cache.put(teacher.fingerprint, im.hash, probs[j]!, { width: image.width, height: image.height, numClasses: teacher.numClasses, mode, k, imageName: im.name }, encoder);
+          bytes += written;
           labelled++;
           o.onProgress?.(skipped + labelled, mine.length);
         })

@@ -33,7 +33,12 @@ test('the same network as ONNX and as TF.js gives the same cache entries (soft l
   for (const [teacher, cache] of [[join(root, 'tiny.onnx'), 'c-onnx'], [join(root, 'tiny-tfjs', 'model.json'), 'c-tfjs']]) {
     const r = await softseg('label', '--teacher', teacher!, '--images', join(root, 'imgs'), '--cache', join(root, cache!), '--mode', 'both', '--backend', 'wasm', '--json');
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(JSON.parse(r.stdout).labelled, 24);
+    const res = JSON.parse(r.stdout);
+    assert.equal(res.labelled, 24);
+    // the bytes reported are the bytes on disk (entries are written concurrently)
+    let onDisk = 0;
+    for await (const e of openCache(join(root, cache!)).entries()) onDisk += e.bytes;
+    assert.equal(res.bytes, onDisk);
   }
   const a = openCache(join(root, 'c-onnx')), b = openCache(join(root, 'c-tfjs'));
   const [fa] = (await a.info()).teachers.map((t) => t.fingerprint);

@@ -5,7 +5,8 @@
  * confusable classes, against one fixed teacher (UNet-lite trained with boundary label smoothing):
  *   (a) CE  (b) CE + JML  (c) classic KL distillation  (d) JML-KD  (e) JML-KD + unlabeled images
  *   (f) SSL, hard pseudo-labels (τ = 0.95)  (g) SSL, soft JML pseudo-labels (fixed teacher)
- *   (h) mean-teacher SSL (EMA 0.999) from the supervised (b) checkpoint
+ *   (h) mean-teacher SSL (EMA 0.999) from the supervised (b) checkpoint (twice the budget: (b)'s steps + its own)
+ *   (i) mean-teacher SSL with the equal budget: half the steps supervised, then the mean teacher
  * Prints a table of mIoU, mIoU^I and ECE (mean ± spread over seeds) and writes it to
  * experiments/kd-results.md and .json. Not part of `npm test`: it takes ~20 minutes on 2 cores.
  */
@@ -78,6 +79,8 @@ const rows: Row[] = [
   { key: 'f', label: 'SSL, hard pseudo-labels τ=0.95', run: (seed, out) => trainSsl({ ...ssl, teacher: teacherDir, cache: cacheDir, pseudo: 'hard', threshold: 0.95, seed, out }, env) },
   { key: 'g', label: 'SSL, soft JML pseudo-labels (fixed teacher)', run: (seed, out) => trainSsl({ ...ssl, teacher: teacherDir, cache: cacheDir, seed, out }, env) },
   { key: 'h', label: 'mean-teacher SSL from (b)', run: (seed, out) => trainSsl({ ...ssl, ema: 0.999, init: join(root, `b-seed${seed}`), seed, out }, env) },
+  // the equal-budget mean teacher: half the steps supervised (CE + JML), then the teacher starts from the student
+  { key: 'i', label: `mean-teacher SSL, ${steps / 2} supervised + ${steps / 2} SSL steps`, run: (seed, out) => trainSsl({ ...ssl, ema: 0.999, unlabeledWarmup: steps / 2, seed, out }, env) },
 ];
 const selected = values.only ? rows.filter((r) => values.only!.split(',').includes(r.key)) : rows;
 const results: Record<string, { mIoU: number; mIoUI: number; ECE: number; error?: string }[]> = {};

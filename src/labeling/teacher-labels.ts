@@ -30,6 +30,7 @@ export interface TeacherLabelsOptions {
 
 export class TeacherLabels {
   private readonly hashes = new Map<string, { key: string; hash: string }>();
+  private readonly filling = new Map<string, Promise<void>>();
   misses = 0;
   hits = 0;
 
@@ -65,6 +66,18 @@ export class TeacherLabels {
     return this.read(imagePath, imageName, geometry);
   }
 
+  /** Runs the teacher on one image and writes its entry (a cache miss). */
+  private async label(imagePath: string, hash: string, imageName: string): Promise<void> {
+    if (this.options.noTeacher || !this.teacher) {
+      throw new SoftsegError(`no cached teacher output for ${imageName}`, { file: imagePath, hint: 'run `softseg label` for these images first, or drop --no-teacher to compute misses on the fly' });
+    }
+    this.options.onMiss?.(imagePath);
+    const image = await decodeImage(imagePath);
+    const probs = await this.teacher.predict(image);
+    await this.cache.put(this.fingerprint, hash, probs, { width: image.width, height: image.height, numClasses: this.numClasses, mode: 'soft', k: Math.min(this.options.k ?? DEFAULT_K, this.numClasses), imageName });
+    this.misses++;
+  }
+
   private async read(imagePath: string, imageName: string, warp?: WarpSpec): Promise<{ probs: Float32Array; classes: number }> {
     const hash = await this.imageHash(imagePath);
     const request: SoftCropRequest = { dir: this.cache.dir, fingerprint: this.fingerprint, imageHash: hash, temperature: this.options.temperature ?? 1, warp };
@@ -76,15 +89,14 @@ export class TeacherLabels {
       return null;
     });
     if (!crop) {
-      if (this.options.noTeacher || !this.teacher) {
-        throw new SoftsegError(`no cached teacher output for ${imageName}`, { file: imagePath, hint: 'run `softseg label` for these images first, or drop --no-teacher to compute misses on the fly' });
+      // one teacher run per image even when several samples of it miss at once (prefetched batches overlap)
+      let filling = this.filling.get(hash);
+      if (!filling) {
+        filling = this.label(imagePath, hash, imageName).finally(() => this.filling.delete(hash));
+        this.filling.set(hash, filling);
       }
-      this.options.onMiss?.(imagePath);
-      const image = await decodeImage(imagePath);
-      const probs = await this.teacher.predict(image);
-      await this.cache.put(this.fingerprint, hash, probs, { width: image.width, height: image.height, numClasses: this.numClasses, mode: 'soft', k: Math.min(this.options.k ?? DEFAULT_K, this.numClasses), imageName });
+      await filling;
       crop = await readOnce();
-      this.misses++;
     } else this.hits++;
     if (!crop) throw new SoftsegError(`the cache entry of ${imageName} vanished right after it was written`, { file: imagePath });
     if (crop.numClasses !== this.numClasses) {

@@ -1,7 +1,7 @@
 /**
  * npm run experiment:kd [-- --quick] [--seeds 2] [--out DIR]
  *
- * The same student (MobileUNet) trained eight ways with an equal step budget on a generated data set with
+ * The same student (MobileUNet) trained nine ways (eight with an equal step budget) on a generated data set with
  * confusable classes, against one fixed teacher (UNet-lite trained with boundary label smoothing):
  *   (a) CE  (b) CE + JML  (c) classic KL distillation  (d) JML-KD  (e) JML-KD + unlabeled images
  *   (f) SSL, hard pseudo-labels (τ = 0.95)  (g) SSL, soft JML pseudo-labels (fixed teacher)

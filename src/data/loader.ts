@@ -3,14 +3,15 @@
 // batch at step s is the same whether or not the run was resumed at `startStep`.
 import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
-import { augmentPreset, augmentSample, drawGeometry, type AugmentOptions, type AugmentPreset } from '../augment/augment.js';
+import { augmentPreset, augmentSample, type AugmentOptions, type AugmentPreset } from '../augment/augment.js';
 import type { WarpSpec } from '../augment/geometric.js';
 import type { PhotometricOptions } from '../augment/photometric.js';
 import { IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
 import { SoftsegError } from '../errors.js';
 import type { Dataset, DatasetItem } from './dataset.js';
-import { decodeImage, decodeMask, type DecodedImage, type DecodedMask } from './decode.js';
+import type { DecodedImage, DecodedMask } from './decode.js';
 import { randomFor } from './seed.js';
+import { forgetDecoded, loadSampleFiles, samplePreparer, type SoftCacheSource } from './sample.js';
 
 export interface LoaderOptions {
   batchSize: number;
@@ -30,7 +31,7 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Samples decoded/augmented at once, default every prefetched one (prefetch × batch size, at most 32). */
   concurrency?: number;
-  /** Keep decoded images and masks in memory after their first use. */
+  /** Keep decoded images and masks in memory after their first use (this thread only: sample workers decode each time). */
   cacheImages?: boolean;
   /** Drop the last incomplete batch of each epoch (default true). */
   dropLast?: boolean;
@@ -43,17 +44,24 @@ export interface LoaderOptions {
    */
   soft?: (item: DatasetItem, index: number) => Promise<{ probs: Float32Array; classes: number }>;
   /**
-   * Like `soft`, but the provider resamples the map itself through the sample's geometry (`warpSoft(probs, W, H,
-   * geometry)`; e.g. on a worker thread, off the training thread) and returns the crop-sized map.
-   */
-  softCrop?: (item: DatasetItem, index: number, geometry: WarpSpec, size: { width: number; height: number }) => Promise<{ probs: Float32Array; classes: number }>;
-  /**
    * Also return a strongly augmented view of every crop (same geometry, these photometric options instead of
    * the augmentation's own) as `strongImages` — the student view of semi-supervised training.
    */
   strongView?: PhotometricOptions;
   /** Return the `keep` mask (0 on padding) even without `soft`. */
   keepMask?: boolean;
+  /**
+   * Soft labels from a teacher-output cache, read where the sample is prepared (on the sample workers with
+   * `workers`); `onMiss` supplies them (e.g. runs the teacher) for images without a valid entry.
+   */
+  softCache?: SoftCacheSource & {
+    onMiss: (item: DatasetItem, index: number, geometry: WarpSpec, reason: string) => Promise<{ probs: Float32Array; classes: number }>;
+  };
+  /**
+   * Worker threads that decode and augment samples (and read `softCache`), shared by the process's loaders;
+   * 0 (default) prepares them in this thread. Ignored with the `soft` hook, which runs here.
+   */
+  workers?: number;
 }
 
 /** One batch: NHWC normalised images and N×H×W class ids (the ignore index marks padding and unlabeled pixels). */
@@ -112,6 +120,15 @@ interface Loaded {
   mask?: DecodedMask;
 }
 
+/** What a prepared or augmented sample gives the batch. */
+interface AugmentedLike {
+  image: Float32Array;
+  strongImage?: Float32Array;
+  mask?: Uint8Array;
+  keep?: Uint8Array;
+  soft?: Float32Array;
+}
+
 /** Creates a streaming loader over a data set. See {@link LoaderOptions}. */
 export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
   const B = options.batchSize;
@@ -139,7 +156,10 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
   augOpts.normalize = normalize;
   augOpts.ignoreIndex = ds.ignoreIndex;
   if (options.strongView) augOpts.strongView = options.strongView;
-  const wantSoft = options.soft !== undefined || options.softCrop !== undefined;
+  const hooks = options.soft !== undefined;
+  const wantSoft = hooks || options.softCache !== undefined;
+  const preparer = hooks ? null : samplePreparer(options.workers ?? 0);
+  preparer?.catch(() => undefined);
   const wantKeep = wantSoft || options.keepMask === true;
   const labeled = ds.labeled && ds.items.every((it) => it.mask !== undefined);
 
@@ -147,7 +167,7 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
   // advances one stage (decode → augment → soft labels) per gap between steps; with few in flight the rest of
   // the pipeline lands in the next wait (mobile-unet 64² b8: loader wait 30% at 2, 12% at 16).
   const queue = new PQueue({ concurrency: Math.max(1, options.concurrency ?? Math.min(32, prefetch * B)) });
-  const cache = options.cacheImages ? new Map<number, Loaded>() : undefined;
+  const cachedIndices = new Set<number>();
   const pending = new Map<number, Promise<Batch>>();
   let nextStep = Math.max(0, Math.floor(options.startStep ?? 0));
   let scheduledUpTo = nextStep; // first step not yet scheduled
@@ -174,37 +194,61 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
     return p;
   }
 
+  const fileRequest = (item: DatasetItem, cacheImages: boolean) => ({
+    image: item.image, mask: labeled ? item.mask : undefined, palette: ds.palette, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex, cacheImages,
+  });
+
   async function load(index: number): Promise<Loaded> {
-    const hit = cache?.get(index);
-    if (hit) return hit;
-    const item = ds.items[index]!;
     const t = performance.now();
-    const [image, mask] = await Promise.all([
-      decodeImage(item.image),
-      labeled && item.mask ? decodeMask(item.mask, { palette: ds.palette }) : Promise.resolve(undefined),
-    ]);
+    const loaded = await loadSampleFiles(fileRequest(ds.items[index]!, options.cacheImages === true));
     st.decodeMs += performance.now() - t;
-    if (mask) {
-      if (mask.width !== image.width || mask.height !== image.height) {
-        throw new SoftsegError(`mask is ${mask.width}x${mask.height} but its image is ${image.width}x${image.height}`, {
-          file: item.mask,
-          hint: 'fix the mask, or validate with --skip-bad to leave the item out',
-        });
-      }
-      const m = mask.data;
-      for (let i = 0; i < m.length; i++) {
-        const v = m[i]!;
-        if (v >= ds.numClasses && v !== ds.ignoreIndex) {
-          throw new SoftsegError(`mask has value ${v}, not a class id (0..${ds.numClasses - 1}) nor the ignore index ${ds.ignoreIndex}`, {
-            file: item.mask,
-            hint: 'fix the mask, pass the right --num-classes/--ignore-index, or validate with --skip-bad',
-          });
-        }
-      }
-    }
-    const loaded = { image, mask };
-    if (cache && !closed) cache.set(index, loaded);
+    if (options.cacheImages && !closed) cachedIndices.add(index);
     return loaded;
+  }
+
+  /** The sample through prepareSample (here or on a sample worker), soft labels of misses filled in here. */
+  async function prepared(index: number, epoch: number): Promise<AugmentedLike & { classes?: number }> {
+    const item = ds.items[index]!;
+    const p = await preparer!;
+    const inThread = p.threads === 0;
+    const soft = options.softCache;
+    const sample = await p.prepare({
+      ...fileRequest(item, inThread && options.cacheImages === true), seed, epoch, index, augment: augOpts, keep: wantKeep,
+      soft: soft ? { dir: soft.dir, fingerprint: soft.fingerprint, temperature: soft.temperature } : undefined,
+    });
+    st.decodeMs += sample.decodeMs;
+    st.augmentMs += sample.augmentMs;
+    if (inThread && options.cacheImages && !closed) cachedIndices.add(index);
+    if (soft && sample.softMissing !== undefined) {
+      const c = await soft.onMiss(item, index, sample.geometry, sample.softMissing);
+      sample.soft = c.probs;
+      sample.classes = c.classes;
+    }
+    if (sample.soft && sample.soft.length !== oh * ow * sample.classes!) {
+      throw new SoftsegError(`soft labels have ${sample.soft.length} values, expected ${oh}×${ow}×${sample.classes}`, { file: item.image });
+    }
+    return sample;
+  }
+
+  /** The sample with the `soft` hook: decoded and augmented here, with the hook's full-size soft labels. */
+  async function withHooks(index: number, epoch: number): Promise<AugmentedLike & { classes?: number }> {
+    const item = ds.items[index]!;
+    const [{ image, mask }, full] = await Promise.all([load(index), options.soft?.(item, index)]);
+    const t = performance.now();
+    if (full && full.probs.length !== image.width * image.height * full.classes) {
+      throw new SoftsegError(`soft labels have ${full.probs.length} values, expected ${image.height}×${image.width}×${full.classes}`, { file: item.image });
+    }
+    const out: AugmentedLike & { classes?: number } = augmentSample(
+      {
+        image: image.data, mask: mask?.data, soft: full?.probs, width: image.width, height: image.height,
+        keep: wantKeep && !full ? new Uint8Array(image.width * image.height).fill(1) : undefined,
+      },
+      randomFor(seed, epoch, index),
+      augOpts,
+    );
+    st.augmentMs += performance.now() - t;
+    out.classes = full?.classes;
+    return out;
   }
 
   function schedule(step: number): void {
@@ -224,43 +268,14 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
       queue.add(
         async () => {
           if (closed) return;
-          const item = ds.items[index]!;
-          const [{ image, mask }, full] = await Promise.all([load(index), options.soft?.(item, index)]);
-          let soft = full;
+          const out = preparer ? await prepared(index, epoch) : await withHooks(index, epoch);
           if (closed) return;
-          const rng = randomFor(seed, epoch, index);
-          // with softCrop, the geometry is drawn first and the provider resamples its map while this thread
-          // does the image (same generator, same order: the same sample as augmentSample alone would give)
-          const geometry = options.softCrop ? drawGeometry(image.width, image.height, rng, augOpts) : undefined;
-          const crop = geometry ? options.softCrop!(item, index, geometry, image) : undefined;
-          crop?.catch(() => undefined); // awaited below
-          const t = performance.now();
-          if (soft && soft.probs.length !== image.width * image.height * soft.classes) {
-            throw new SoftsegError(`soft labels have ${soft.probs.length} values, expected ${image.height}×${image.width}×${soft.classes}`, { file: item.image });
-          }
-          const out = augmentSample(
-            {
-              image: image.data, mask: mask?.data, soft: soft?.probs, width: image.width, height: image.height,
-              keep: wantKeep && !soft ? new Uint8Array(image.width * image.height).fill(1) : undefined,
-            },
-            rng,
-            augOpts,
-            geometry,
-          );
-          st.augmentMs += performance.now() - t;
-          if (crop) {
-            const c = await crop;
-            if (closed) return;
-            if (c.probs.length !== plane * c.classes) throw new SoftsegError(`soft labels have ${c.probs.length} values, expected ${oh}×${ow}×${c.classes}`, { file: item.image });
-            out.soft = c.probs;
-            soft ??= c;
-          }
           images.set(out.image, j * plane * 3);
           if (strongImages && out.strongImage) strongImages.set(out.strongImage, j * plane * 3);
-          if (soft && out.soft) {
-            batch.classes = soft.classes;
-            batch.teacherProb ??= new Float32Array(N * plane * soft.classes);
-            batch.teacherProb.set(out.soft, j * plane * soft.classes);
+          if (out.soft && out.classes) {
+            batch.classes = out.classes;
+            batch.teacherProb ??= new Float32Array(N * plane * out.classes);
+            batch.teacherProb.set(out.soft, j * plane * out.classes);
           }
           if (keep && out.keep) keep.set(out.keep, j * plane);
           if (masks && out.mask) {
@@ -320,7 +335,7 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
       queue.clear();
       await queue.onIdle();
       pending.clear();
-      cache?.clear();
+      if (options.cacheImages) forgetDecoded(ds.items.map((it) => it.image));
     },
     stats(): LoaderStats {
       const totalMs = st.firstCall < 0 || st.lastReturn < 0 ? 0 : st.lastReturn - st.firstCall;
@@ -334,7 +349,7 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
         samples: st.samples,
         inFlight: pending.size,
         maxInFlight: st.maxInFlight,
-        cachedImages: cache?.size ?? 0,
+        cachedImages: cachedIndices.size,
       };
     },
     resetStats(): void {

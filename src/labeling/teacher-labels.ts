@@ -1,6 +1,6 @@
 /**
  * Teacher soft labels for training: read from the cache at the requested temperature (and, for training crops,
- * resampled through the sample's augmentation — on the reader's worker threads); on a miss the teacher runs on
+ * resampled through the sample's augmentation — on the loader's sample workers, see loaderSource); on a miss the teacher runs on
  * the fly and the entry is written (so the next run reads it), unless the run forbids that. The training always
  * sees the cache's reconstruction, so a fresh and a cached run train on identical targets.
  */
@@ -10,7 +10,8 @@ import { decodeImage } from '../data/decode.js';
 import { SoftsegError } from '../errors.js';
 import { hashImageFile, type TeacherCache } from '../cache/store.js';
 import { CorruptEntryError, DEFAULT_K } from '../cache/format.js';
-import { readSoftCrop, type SoftCropRequest, type SoftLabelReader } from '../cache/reader.js';
+import { readSoftCrop, type SoftCropRequest } from '../cache/reader.js';
+import type { LoaderOptions } from '../data/loader.js';
 import type { WarpSpec } from '../augment/geometric.js';
 import type { Teacher } from '../teachers/teacher.js';
 
@@ -24,8 +25,6 @@ export interface TeacherLabelsOptions {
   onMiss?: (imagePath: string) => void;
   /** Called when an entry failed its checksum; it is then relabelled like a miss. */
   onCorrupt?: (error: CorruptEntryError) => void;
-  /** Reads entries for `softCrop` (on worker threads); without one they are read on this thread. */
-  reader?: SoftLabelReader;
 }
 
 export class TeacherLabels {
@@ -59,9 +58,17 @@ export class TeacherLabels {
   }
 
   /**
-   * Soft labels of an image at the configured temperature, resampled through an augmentation's geometry
-   * (the crop's size): the read, the reconstruction and the resampling run on the reader's worker threads.
+   * For the loader (`softCache`): hits are read where samples are prepared (on the sample workers); a miss
+   * or a corrupt entry comes back here and is filled by softCrop.
    */
+  loaderSource(): NonNullable<LoaderOptions['softCache']> {
+    return {
+      dir: this.cache.dir, fingerprint: this.fingerprint, temperature: this.options.temperature ?? 1,
+      onMiss: (item, _index, geometry) => this.softCrop(item.image, geometry, item.id),
+    };
+  }
+
+  /** Soft labels of an image at the configured temperature, resampled through an augmentation's geometry (the crop's size). */
   async softCrop(imagePath: string, geometry: WarpSpec, imageName = basename(imagePath)): Promise<{ probs: Float32Array; classes: number }> {
     return this.read(imagePath, imageName, geometry);
   }
@@ -81,8 +88,7 @@ export class TeacherLabels {
   private async read(imagePath: string, imageName: string, warp?: WarpSpec): Promise<{ probs: Float32Array; classes: number }> {
     const hash = await this.imageHash(imagePath);
     const request: SoftCropRequest = { dir: this.cache.dir, fingerprint: this.fingerprint, imageHash: hash, temperature: this.options.temperature ?? 1, warp };
-    const reader = this.options.reader;
-    const readOnce = () => (reader ? reader.read(request) : readSoftCrop(request));
+    const readOnce = () => readSoftCrop(request);
     let crop = await readOnce().catch((e: unknown) => {
       if (!(e instanceof CorruptEntryError)) throw e;
       this.options.onCorrupt?.(e);

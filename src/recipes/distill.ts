@@ -5,8 +5,6 @@
  */
 import { resolve } from 'node:path';
 import { openCache } from '../cache/store.js';
-import { createSoftLabelReader } from '../cache/reader.js';
-import type { WarpSpec } from '../augment/geometric.js';
 import { openUnlabeled, type Dataset } from '../data/dataset.js';
 import type { Loader } from '../data/loader.js';
 import { SoftsegError } from '../errors.js';
@@ -110,16 +108,14 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
     unlabeled.push(await openUnlabeled(dir, { numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex }));
   }
   const teacher: Teacher = await openTeacher(config.teacher, { numClasses: ds.numClasses });
-  const reader = await createSoftLabelReader();
-  if (reader.fallbackReason) env.onWarning?.(reader.fallbackReason);
   try {
     const cache = openCache(config.cache);
     await cache.registerTeacher(teacher.fingerprint, teacher.describe);
     const labels = new TeacherLabels(cache, teacher.fingerprint, config.noTeacher ? null : teacher, ds.numClasses, {
-      temperature: config.temperature, k: config.k, noTeacher: config.noTeacher, onMiss: env.onMiss, reader,
+      temperature: config.temperature, k: config.k, noTeacher: config.noTeacher, onMiss: env.onMiss,
       onCorrupt: (e) => env.onWarning?.(`${e.message}; relabelling`),
     });
-    const softCrop = (item: { image: string; id: string }, _: number, geometry: WarpSpec) => labels.softCrop(item.image, geometry, item.id);
+    const softCache = labels.loaderSource();
     // Unlabeled folders merged into one item list (ids prefixed so they stay unique).
     const pool: Dataset | null = unlabeled.length === 0 ? null : {
       ...unlabeled[0]!,
@@ -129,8 +125,8 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
     const nLabeled = config.batchSize - nUnlabeled;
     if (nLabeled < 1) throw new SoftsegError(`--unlabeled-ratio ${config.unlabeledRatio} leaves no labeled image in a batch of ${config.batchSize}`);
     const makeSource = (startStep: number): BatchSource => {
-      const loaders: Loader[] = [loaderSource(ds, { ...config, batchSize: nLabeled }, startStep, { softCrop })];
-      if (pool && nUnlabeled > 0) loaders.push(loaderSource(pool, { ...config, batchSize: nUnlabeled, seed: config.seed + 1 }, startStep, { softCrop }));
+      const loaders: Loader[] = [loaderSource(ds, { ...config, batchSize: nLabeled }, startStep, { softCache })];
+      if (pool && nUnlabeled > 0) loaders.push(loaderSource(pool, { ...config, batchSize: nUnlabeled, seed: config.seed + 1 }, startStep, { softCache }));
       return {
         next: async () => {
           const batches = await Promise.all(loaders.map((l) => l.next()));
@@ -154,7 +150,6 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
     });
     return { config: { ...config, ...saved }, result, teacher: teacherMeta, misses: labels.misses };
   } finally {
-    await reader.close();
     await teacher.dispose();
   }
 }

@@ -20,7 +20,7 @@ import type { SegModel, SegOutputs } from '../../models/base.js';
 import { AUGMENT_PRESETS } from '../augment/augment.js';
 import type { PhotometricOptions } from '../augment/photometric.js';
 import { openCache } from '../cache/store.js';
-import { createSoftLabelReader, type SoftLabelReader } from '../cache/reader.js';
+import { defaultWorkerThreads } from '../worker-pool.js';
 import { openUnlabeled, type Dataset } from '../data/dataset.js';
 import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
 import { randomFor } from '../data/seed.js';
@@ -454,7 +454,6 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
 
   let teacher: Teacher | null = null;
   let labels: TeacherLabels | null = null;
-  let reader: SoftLabelReader | null = null;
   let student: SegModel | null = null;
   const threshold = effectiveThreshold(config);
   try {
@@ -463,10 +462,8 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
       teacher = await openTeacher(config.teacher, { numClasses: C });
       const cache = openCache(config.cache!);
       await cache.registerTeacher(teacher.fingerprint, teacher.describe);
-      reader = await createSoftLabelReader();
-      if (reader.fallbackReason) env.onWarning?.(reader.fallbackReason);
       labels = new TeacherLabels(cache, teacher.fingerprint, config.noTeacher ? null : teacher, C, {
-        temperature: config.temperature, k: config.k, noTeacher: config.noTeacher, onMiss: env.onMiss, reader,
+        temperature: config.temperature, k: config.k, noTeacher: config.noTeacher, onMiss: env.onMiss,
         onCorrupt: (e) => env.onWarning?.(`${e.message}; relabelling`),
       });
       teacherMeta = { ...teacher.describe, format: teacher.describe.kind, kind: 'fixed', fingerprint: teacher.fingerprint, cache: resolve(config.cache!), temperature: config.temperature };
@@ -482,9 +479,10 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
       const lab = loaderSource(ds, { ...config, batchSize: nL }, startStep);
       const options: LoaderOptions = {
         batchSize: nU, crop: config.crop, seed: config.seed + 1, startStep, augment: views.augment, strongView: views.strongView, cacheImages: config.cacheImages,
+        workers: defaultWorkerThreads(),
       };
       const fixed = labels;
-      if (fixed) options.softCrop = (item, _, geometry) => fixed.softCrop(item.image, geometry, item.id);
+      if (fixed) options.softCache = fixed.loaderSource();
       else options.keepMask = true;
       const unl: Loader = createLoader(pool, options);
       const ema = config.ema !== undefined ? new EmaTeacher(student!, config.ema) : null;

@@ -19,6 +19,7 @@ import { evaluateDataset, scalarMetrics } from '../inference/evaluate.js';
 import { train, type BatchSource, type TrainingEvent, type TrainingResult } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import type { BackendInfo } from '../backends/select.js';
+import { defaultWorkerThreads } from '../worker-pool.js';
 
 export interface TrainConfig {
   data: string;
@@ -160,7 +161,7 @@ export interface RecipeEnv {
 export function loaderSource(ds: Dataset, c: Pick<TrainConfig, 'batchSize' | 'crop' | 'seed' | 'augment' | 'cacheImages'>, startStep: number, extra: Partial<LoaderOptions> = {}): Loader {
   return createLoader(ds, {
     batchSize: c.batchSize, crop: c.crop, seed: c.seed, startStep,
-    augment: c.augment === 'none' ? false : c.augment, cacheImages: c.cacheImages, ...extra,
+    augment: c.augment === 'none' ? false : c.augment, cacheImages: c.cacheImages, workers: defaultWorkerThreads(), ...extra,
   });
 }
 

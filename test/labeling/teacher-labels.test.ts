@@ -1,7 +1,7 @@
 // TeacherLabels: cache hits and misses, one teacher run per image however many samples miss at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCache } from '../../src/cache/store.js';
@@ -42,6 +42,16 @@ test('concurrent misses of one image run the teacher once; later reads are hits;
   await labels.softCrop(item.image, geometry, item.id);
   assert.equal(teacher.runs, 1);
   assert.equal(labels.hits, 1);
+  // a corrupt entry is reported and relabelled, never used
+  const path = labels.cache.entryPath(teacher.fingerprint, await labels.imageHash(item.image));
+  const bytes = await readFile(path);
+  bytes[bytes.length - 30] ^= 0xff;
+  await writeFile(path, bytes);
+  const corrupt: string[] = [];
+  const again = new TeacherLabels(openCache(join(dir, 'cache')), teacher.fingerprint, teacher, 3, { temperature: 2, onCorrupt: (e) => corrupt.push(e.imageName ?? '') });
+  assert.deepEqual((await again.softCrop(item.image, geometry, item.id)).probs, crops[0]!.probs);
+  assert.equal(teacher.runs, 2);
+  assert.equal(corrupt.length, 1);
   const strict = new TeacherLabels(openCache(join(dir, 'cache')), teacher.fingerprint, null, 3, { noTeacher: true });
   await assert.rejects(strict.soft(ds.items[1]!.image), /no cached teacher output/);
 });

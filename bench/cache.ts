@@ -12,7 +12,7 @@
 //    (files in the page cache: what a training run sees from its second epoch on).
 // 3. a distillation step (mobile-unet 64² batch 8, 21 classes): the bare KD TrainStep on random tensors, and
 //    `trainDistill` on the labelled set (cache hits only) with its loaderWaitShare from metrics.jsonl (goal < 5%):
-//    ms of cache reads per step (batch × ms/entry, run in the loader's background queue) vs the step's ms.
+//    ms of cache reads per step (batch × ms/entry, run on the loader's sample workers) vs the step's ms.
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { createModel } from '../models/registry.js';
@@ -297,7 +297,7 @@ export function cacheTable(r: CacheBenchResult): string {
     ['distill step (mobile-unet 64² b8)', 'ms', 'ratio / note'],
     [
       ['bare KD TrainStep (random tensors)', fmt(d.bareStepMs, 4), `median of ${d.bareStepRuns.length}`],
-      [`cache reads per step (${d.batch} × get, T=2)`, fmt(d.readMsPerStep), `${(100 * d.readShareOfBareStep).toFixed(1)}% of the bare step (runs in the loader's background queue)`],
+      [`cache reads per step (${d.batch} × get, T=2)`, fmt(d.readMsPerStep), `${(100 * d.readShareOfBareStep).toFixed(1)}% of the bare step (run on the loader's sample workers)`],
       [`trainDistill step (${d.steps} steps, steady windows)`, fmt(d.pipelineStepMs, 4), `${fmt(d.pipelineImgS)} img/s; pipeline ÷ bare ${(d.bareStepMs / d.pipelineStepMs).toFixed(2)}; misses ${d.misses}`],
       ['trainDistill loaderWaitShare', `${(100 * d.loaderWaitShare).toFixed(1)}%`, `goal < 5%: ${verdict(d.loaderWaitShare < 0.05)} (first window ${(100 * d.firstWindowWaitShare).toFixed(1)}%)`],
     ],

@@ -85,7 +85,9 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   const k = Math.min(o.k ?? DEFAULT_K, teacher.numClasses);
   const B = Math.max(1, o.batchSize ?? 8);
   const encoder = await sharedEntryEncoder(todo.length > 0 ? o.encodeThreads ?? defaultWorkerThreads() : 0);
-  const writes = new PQueue({ concurrency: 2 + 2 * encoder.threads });
+  // With encoder workers, a whole batch's entries are handed over at once: the teacher's inference blocks this
+  // thread, so an entry still queued here would wait for the next gap between batches to reach a worker.
+  const writes = new PQueue({ concurrency: encoder.threads > 0 ? 2 * B : 2 });
   let labelled = 0, bytes = 0;
   let failure: unknown = null;
   const decodeBatch = (start: number) =>

@@ -1,7 +1,7 @@
 /**
  * A small pool of worker threads running one module, for the CPU work that would otherwise take turns with a
- * TF.js backend on the main thread (entry encoding in `softseg label`, cache reads and soft-label resampling in
- * `distill`/`ssl`). Requests go to the least busy worker; a worker is ref'ed only while it has work, so an idle
+ * TF.js backend on the main thread (entry encoding in `softseg label`; the training loader's samples — decode,
+ * augmentation, cached soft labels — in `train`/`distill`/`ssl`). Requests go to the least busy worker; a worker is ref'ed only while it has work, so an idle
  * pool never keeps a process alive. Errors cross back as plain data and are rebuilt by the caller.
  */
 import { availableParallelism } from 'node:os';
@@ -49,7 +49,7 @@ export function rebuildSoftsegError(e: SerializedError): Error {
 
 export class WorkerPool<Q, R> {
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (r: R) => void; reject: (e: unknown) => void; worker: number }>();
+  private readonly pending = new Map<number, { resolve: (r: R) => void; reject: (e: unknown) => void }>();
   private readonly load: number[];
   private failure: Error | null = null;
 
@@ -87,7 +87,7 @@ export class WorkerPool<Q, R> {
     if (this.load[i]!++ === 0) this.workers[i]!.ref();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, worker: i });
+      this.pending.set(id, { resolve, reject });
       this.workers[i]!.postMessage({ id, request }, transfer);
     });
   }

@@ -10,5 +10,7 @@ export {
   type TeacherSummary, type PruneOptions, type PruneResult, type VerifyResult,
 } from './store.js';
 export { DEFAULT_TAIL_KL_TARGET, DEFAULT_MAX_TAIL_RANK, type TailModel } from './tail-model.js';
+export { createEntryEncoder, sharedEntryEncoder, type EntryEncoder } from './encoder.js';
+export { readSoftCrop, type SoftCropRequest, type SoftCrop } from './reader.js';
 export { hashImagesIn, type HashedImage } from './images.js';
 export { entryFidelity, teacherFidelity, temperProbs, meanKl, type FidelityResult, type FidelityTeacher, type TeacherFidelityResult } from './fidelity.js';

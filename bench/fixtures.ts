@@ -98,14 +98,14 @@ export interface BenchTeacher {
 }
 
 /**
- * A unet-lite teacher with `numClasses` outputs saved like a softseg run's model. With `steps` > 0 it is
+ * A unet-lite (or `model`) teacher with `numClasses` outputs saved like a softseg run's model. With `steps` > 0 it is
  * trained that many steps with `trainSupervised` on `data` (crop `crop`, batch 8, class count overridden, so a
  * 5-class shapes set trains a 21-output teacher whose unused classes get little mass, as a real teacher's
  * absent classes do); else random init.
  */
 export async function makeTeacher(
   dir: string,
-  o: { numClasses: number; steps: number; data?: string; crop?: number; backend: BackendInfo; onnx: boolean; seed?: number },
+  o: { numClasses: number; steps: number; data?: string; crop?: number; backend: BackendInfo; onnx: boolean; seed?: number; model?: 'unet-lite' | 'unet' },
 ): Promise<BenchTeacher> {
   const t0 = performance.now();
   let modelDir: string;
@@ -115,18 +115,18 @@ export async function makeTeacher(
     if (!o.data) throw new Error('makeTeacher: a trained teacher needs data');
     const out = join(dir, 'teacher-run');
     const config: TrainConfig = {
-      ...TRAIN_DEFAULTS, data: o.data, model: 'unet-lite', out, steps: o.steps, batchSize: 8, crop: o.crop ?? 64,
+      ...TRAIN_DEFAULTS, data: o.data, model: o.model ?? 'unet-lite', out, steps: o.steps, batchSize: 8, crop: o.crop ?? 64,
       seed: o.seed ?? 1, numClasses: o.numClasses, checkpointEvery: o.steps, lr: 3e-3,
     };
     const run = await trainSupervised(config, { backend: o.backend, version: BENCH_VERSION });
     lastLoss = run.result.lastLoss;
     modelDir = join(out, 'model');
   } else {
-    modelDir = join(dir, 'teacher', 'model');
-    const seg = createModel('unet-lite', { numClasses: o.numClasses, aux: false, seed: o.seed ?? 1 });
+    modelDir = join(dir, `teacher-${o.model ?? 'unet-lite'}`, 'model');
+    const seg = createModel(o.model ?? 'unet-lite', { numClasses: o.numClasses, aux: false, seed: o.seed ?? 1 });
     try {
       await saveRunModel(seg, modelDir, {
-        format: 'softseg-model', formatVersion: 1, architecture: 'unet-lite', modelOptions: { numClasses: o.numClasses, width: 1, aux: false },
+        format: 'softseg-model', formatVersion: 1, architecture: o.model ?? 'unet-lite', modelOptions: { numClasses: o.numClasses, width: 1, aux: false },
         classes, numClasses: o.numClasses, ignoreIndex: 255, inputSize: [64, 64], sizeMultiple: seg.sizeMultiple, normalization: IMAGENET_NORMALIZATION,
       });
     } finally {
@@ -137,7 +137,7 @@ export async function makeTeacher(
   if (o.onnx) {
     const model = await loadModel(modelDir);
     try {
-      onnxPath = join(dir, `teacher-${o.steps}.onnx`);
+      onnxPath = join(dir, `teacher-${o.model ?? 'unet-lite'}-${o.steps}.onnx`);
       await writeFile(onnxPath, layersModelToOnnx(model, { softseg: JSON.stringify({ classes, normalization: IMAGENET_NORMALIZATION }) }));
     } finally {
       model.dispose();

@@ -1,9 +1,10 @@
 // Labelling throughput vs bare teacher inference on the same images (issue 5):
 //   node --import tsx bench/label.ts [--json --quick --backend auto|wasm|cpu|tensorflow --threads N
 //                                     --images 64 --images-large 32 --sizes 64,128 --classes 21 --batch 8
-//                                     --teacher-steps 0 --reps 2 --no-onnx]
-// A unet-lite teacher (21 classes, saved like a softseg run's model; random init unless --teacher-steps) and,
-// when onnxruntime-node is installed, the same network exported to ONNX. Per teacher kind and image size:
+//                                     --teacher-steps 0 --reps 2 --no-onnx --models unet-lite,unet]
+// A unet-lite and a unet teacher (--models; --quick: unet-lite only; 21 classes, saved like a softseg run's
+// model; random init unless --teacher-steps) and, when onnxruntime-node is installed, the same networks
+// exported to ONNX. Per teacher kind, architecture and image size:
 //   (a) bare: `teacher.predictBatch` in batches of 8 over the images decoded beforehand;
 //   (b) `labelFolders` into a fresh cache (hashing, decode ‖ inference ‖ encode + write, soft mode, k = default);
 // images/s of each (best of --reps, alternating a/b) and the ratio (b)/(a) (goal ≥ 0.9).
@@ -30,11 +31,14 @@ export interface LabelBenchOptions {
   teacherSteps: number;
   reps: number;
   onnx: boolean;
+  /** Teacher architectures: the tiny unet-lite (encoding is most exposed) and unet (a teacher's usual cost). */
+  models: ('unet-lite' | 'unet')[];
   quick: boolean;
 }
 
 export interface LabelRow {
   teacher: 'tfjs' | 'onnx';
+  model: string;
   size: number;
   images: number;
   /** Best-of-reps images/s of bare predictBatch over pre-decoded images. */
@@ -79,6 +83,7 @@ export function labelOptionsFromArgs(a: Record<string, string>): LabelBenchOptio
     teacherSteps: numOpt(a, 'teacher-steps', 0, 0),
     reps: numOpt(a, 'reps', 2, 1),
     onnx: a['no-onnx'] !== 'true',
+    models: list(a.models, a.quick === 'true' ? ['unet-lite'] : ['unet-lite', 'unet']) as LabelBenchOptions['models'],
     quick: a.quick === 'true',
   };
 }
@@ -121,14 +126,19 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
     for (const size of o.sizes) {
       sets.set(size, await makeShapes(join(work.dir, `data-${size}`), { count: size <= 64 ? o.images : o.imagesLarge, size, seed: 2 }));
     }
-    progress(`label: teacher unet-lite, ${o.classes} classes, ${o.teacherSteps ? `${o.teacherSteps} training steps` : 'random init'} …`);
-    const made = await makeTeacher(work.dir, {
-      numClasses: o.classes, steps: o.teacherSteps, data: sets.get(o.sizes[0]!), backend, onnx: o.onnx && onnxAvailable,
-    });
-    const kinds: { kind: 'tfjs' | 'onnx'; path: string }[] = [{ kind: 'tfjs', path: made.modelDir }];
-    if (made.onnxPath) kinds.push({ kind: 'onnx', path: made.onnxPath });
+    const kinds: { kind: 'tfjs' | 'onnx'; model: string; path: string }[] = [];
+    let teacherSeconds = 0;
+    for (const model of o.models) {
+      progress(`label: teacher ${model}, ${o.classes} classes, ${o.teacherSteps ? `${o.teacherSteps} training steps` : 'random init'} …`);
+      const made = await makeTeacher(work.dir, {
+        numClasses: o.classes, steps: o.teacherSteps, data: sets.get(o.sizes[0]!), backend, onnx: o.onnx && onnxAvailable, model,
+      });
+      teacherSeconds += made.seconds;
+      kinds.push({ kind: 'tfjs', model, path: made.modelDir });
+      if (made.onnxPath) kinds.push({ kind: 'onnx', model, path: made.onnxPath });
+    }
     let cacheNo = 0;
-    for (const { kind, path } of kinds) {
+    for (const { kind, model, path } of kinds) {
       const teacher = await openTeacher(path, { numClasses: o.classes });
       try {
         for (const size of o.sizes) {
@@ -141,11 +151,11 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
           let bytesPerPixel = NaN;
           let probs: Float32Array[] = [];
           for (let r = 0; r < o.reps; r++) {
-            progress(`label: ${kind} ${size}² × ${decoded.length}: bare predictBatch (rep ${r + 1}) …`);
+            progress(`label: ${kind} ${model} ${size}² × ${decoded.length}: bare predictBatch (rep ${r + 1}) …`);
             const bare = await bareRate(teacher, decoded, o.batch);
             bareRuns.push(bare.rate);
             probs = bare.probs;
-            progress(`label: ${kind} ${size}²: labelFolders into a fresh cache (rep ${r + 1}) …`);
+            progress(`label: ${kind} ${model} ${size}²: labelFolders into a fresh cache (rep ${r + 1}) …`);
             const cache = openCache(join(work.dir, `cache-${cacheNo++}`));
             const res = await labelFolders(teacher, cache, [join(dir, 'images')], { batchSize: o.batch });
             if (res.labelled !== decoded.length) throw new Error(`labelFolders labelled ${res.labelled} of ${decoded.length} images`);
@@ -154,8 +164,8 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
           }
           const bareImgS = Math.max(...bareRuns), labelImgS = Math.max(...labelRuns);
           const stages = await stageCosts(teacher, join(dir, 'images'), names, probs, join(work.dir, `cache-${cacheNo++}`), o.classes);
-          rows.push({ teacher: kind, size, images: decoded.length, bareImgS, bareRuns, labelImgS, labelRuns, ratio: labelImgS / bareImgS, bytesPerPixel, ...stages, load: loadFigure().load1 });
-          progress(`label: ${kind} ${size}²: bare ${fmt(bareImgS)} img/s, label ${fmt(labelImgS)} img/s, ratio ${(labelImgS / bareImgS).toFixed(2)}`);
+          rows.push({ teacher: kind, model, size, images: decoded.length, bareImgS, bareRuns, labelImgS, labelRuns, ratio: labelImgS / bareImgS, bytesPerPixel, ...stages, load: loadFigure().load1 });
+          progress(`label: ${kind} ${model} ${size}²: bare ${fmt(bareImgS)} img/s, label ${fmt(labelImgS)} img/s, ratio ${(labelImgS / bareImgS).toFixed(2)}`);
         }
       } finally {
         await teacher.dispose();
@@ -164,7 +174,7 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
     return {
       backend: backend.name, reason: backend.reason, threads: backend.threads, options: o, onnxAvailable,
       onnxSkipped: !o.onnx ? '--no-onnx' : !onnxAvailable ? 'onnxruntime-node is not installed' : undefined,
-      teacherSeconds: made.seconds, rows, load: loadFigure(), wallSeconds: (performance.now() - start) / 1000,
+      teacherSeconds, rows, load: loadFigure(), wallSeconds: (performance.now() - start) / 1000,
     };
   } finally {
     await work.cleanup();
@@ -173,9 +183,9 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
 
 export function labelTable(r: LabelBenchResult): string {
   const o = r.options;
-  const head = `softseg label vs bare teacher inference — unet-lite teacher, ${o.classes} classes (${o.teacherSteps ? `trained ${o.teacherSteps} steps` : 'random init'}), batch ${o.batch}, TF.js on ${r.backend} (${r.threads} thread(s))${r.onnxSkipped ? `; ONNX skipped: ${r.onnxSkipped}` : ', ONNX on onnxruntime-node (CPU)'}; ${r.wallSeconds.toFixed(0)} s${o.quick ? ' (--quick)' : ''}`;
+  const head = `softseg label vs bare teacher inference — ${o.models.join(' and ')} teachers, ${o.classes} classes (${o.teacherSteps ? `trained ${o.teacherSteps} steps` : 'random init'}), batch ${o.batch}, TF.js on ${r.backend} (${r.threads} thread(s))${r.onnxSkipped ? `; ONNX skipped: ${r.onnxSkipped}` : ', ONNX on onnxruntime-node (CPU)'}; ${r.wallSeconds.toFixed(0)} s${o.quick ? ' (--quick)' : ''}`;
   const rows = r.rows.map((row) => [
-    `${row.teacher} ${row.size}² × ${row.images}`,
+    `${row.teacher} ${row.model} ${row.size}² × ${row.images}`,
     fmt(row.bareImgS),
     fmt(row.labelImgS),
     row.ratio.toFixed(2),

@@ -67,7 +67,7 @@ function summary(o: { engine?: Outcome<EngineBenchResult>; pipeline?: Outcome<Pi
   const l = o.label?.result;
   if (l) {
     for (const row of l.rows) {
-      rows.push([`label ${row.teacher} ${row.size}²`, `${fmt(row.labelImgS)} vs bare ${fmt(row.bareImgS)} img/s`, `ratio ${row.ratio.toFixed(2)} (≥ 0.9)`, verdict(row.ratio >= 0.9)]);
+      rows.push([`label ${row.teacher} ${row.model} ${row.size}²`, `${fmt(row.labelImgS)} vs bare ${fmt(row.bareImgS)} img/s`, `ratio ${row.ratio.toFixed(2)} (≥ 0.9)`, verdict(row.ratio >= 0.9)]);
     }
     if (l.onnxSkipped) rows.push(['label onnx', `skipped: ${l.onnxSkipped}`, '', '']);
   }

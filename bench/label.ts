@@ -183,7 +183,7 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
 
 export function labelTable(r: LabelBenchResult): string {
   const o = r.options;
-  const head = `softseg label vs bare teacher inference — ${o.models.join(' and ')} teachers, ${o.classes} classes (${o.teacherSteps ? `trained ${o.teacherSteps} steps` : 'random init'}), batch ${o.batch}, TF.js on ${r.backend} (${r.threads} thread(s))${r.onnxSkipped ? `; ONNX skipped: ${r.onnxSkipped}` : ', ONNX on onnxruntime-node (CPU)'}; ${r.wallSeconds.toFixed(0)} s${o.quick ? ' (--quick)' : ''}`;
+  const head = `softseg label vs bare teacher inference — teacher${o.models.length > 1 ? 's' : ''} ${o.models.join(' and ')}, ${o.classes} classes (${o.teacherSteps ? `trained ${o.teacherSteps} steps` : 'random init'}), batch ${o.batch}, TF.js on ${r.backend} (${r.threads} thread(s))${r.onnxSkipped ? `; ONNX skipped: ${r.onnxSkipped}` : ', ONNX on onnxruntime-node (CPU)'}; ${r.wallSeconds.toFixed(0)} s${o.quick ? ' (--quick)' : ''}`;
   const rows = r.rows.map((row) => [
     `${row.teacher} ${row.model} ${row.size}² × ${row.images}`,
     fmt(row.bareImgS),

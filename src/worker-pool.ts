@@ -42,6 +42,19 @@ export function serializeError(err: unknown): SerializedError {
   return { message: e.message, name: e.name, fields };
 }
 
+/**
+ * `start(threads)` once per thread count for the whole process (a pool's start-up and JIT warm-up are paid
+ * once; its workers are ref'ed only while busy, so keeping it never keeps the process alive).
+ */
+export function processWide<T>(start: (threads: number) => Promise<T>): (threads: number) => Promise<T> {
+  const started = new Map<number, Promise<T>>();
+  return (threads) => {
+    let t = started.get(threads);
+    if (!t) started.set(threads, (t = start(threads)));
+    return t;
+  };
+}
+
 /** A SoftsegError stays one (the CLI prints it as one line); anything else is a plain Error. */
 export function rebuildSoftsegError(e: SerializedError): Error {
   return e.name === 'SoftsegError' ? new SoftsegError(e.message, { file: e.fields.file, hint: e.fields.hint }) : new Error(e.message);
@@ -82,13 +95,21 @@ export class WorkerPool<Q, R> {
 
   /** Sends `request` (with `transfer` moved, not copied) to the least busy worker. */
   call(request: Q, transfer: ArrayBuffer[] = []): Promise<R> {
+    return this.send(this.load.indexOf(Math.min(...this.load)), { request }, transfer) as Promise<R>;
+  }
+
+  /** Resolves once every worker has loaded its module and answered. */
+  async ping(): Promise<void> {
+    await Promise.all(this.workers.map((_, i) => this.send(i, { ping: true }, [])));
+  }
+
+  private send(i: number, message: { request: Q } | { ping: true }, transfer: ArrayBuffer[]): Promise<R | null> {
     if (this.failure) return Promise.reject(this.failure);
-    const i = this.load.indexOf(Math.min(...this.load));
     if (this.load[i]!++ === 0) this.workers[i]!.ref();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.workers[i]!.postMessage({ id, request }, transfer);
+      this.pending.set(id, { resolve: resolve as (r: R) => void, reject });
+      this.workers[i]!.postMessage({ id, ...message }, transfer);
     });
   }
 
@@ -98,17 +119,17 @@ export class WorkerPool<Q, R> {
 }
 
 /**
- * Starts `threads` workers of module `name` and checks them with `probe` before they are trusted; null (and the
- * reason) when they do not start, so the caller can fall back to this thread.
+ * Starts `threads` workers of module `name` and waits for each to answer a ping before they are trusted; null
+ * (and the reason) when they do not start, so the caller can fall back to this thread.
  */
 export async function startPool<Q, R>(
-  callerUrl: string, name: string, threads: number, rebuildError: (e: SerializedError) => Error, probe: (pool: WorkerPool<Q, R>) => Promise<unknown>,
+  callerUrl: string, name: string, threads: number, rebuildError: (e: SerializedError) => Error,
 ): Promise<{ pool: WorkerPool<Q, R> | null; reason?: string }> {
   const workers: Worker[] = [];
   try {
     for (let i = 0; i < threads; i++) workers.push(startModuleWorker(callerUrl, name));
     const pool = new WorkerPool<Q, R>(workers, rebuildError);
-    await probe(pool);
+    await pool.ping();
     return { pool };
   } catch (err) {
     await Promise.all(workers.map((w) => w.terminate().catch(() => undefined)));
@@ -117,9 +138,17 @@ export async function startPool<Q, R>(
 }
 
 /** The worker side: answers each request with `handle`'s result (transferring what `transfer` picks) or its error. */
-export function serveRequests<Q, R>(port: { on(event: 'message', f: (m: { id: number; request: Q }) => void): void; postMessage(m: unknown, t?: ArrayBuffer[]): void }, handle: (q: Q) => Promise<R>, transfer: (r: R) => ArrayBuffer[]): void {
-  port.on('message', ({ id, request }) => {
-    handle(request).then(
+export function serveRequests<Q, R>(
+  port: { on(event: 'message', f: (m: { id: number; request?: Q; ping?: true }) => void): void; postMessage(m: unknown, t?: ArrayBuffer[]): void },
+  handle: (q: Q) => Promise<R>,
+  transfer: (r: R) => ArrayBuffer[],
+): void {
+  port.on('message', ({ id, request, ping }) => {
+    if (ping) {
+      port.postMessage({ id, result: null });
+      return;
+    }
+    handle(request!).then(
       (result) => port.postMessage({ id, result } satisfies WorkerReply<R>, transfer(result)),
       (err: unknown) => port.postMessage({ id, error: serializeError(err) } satisfies WorkerReply<R>),
     );

@@ -4,7 +4,7 @@
  * worker thread they overlap with it (`softseg label`: encode ‖ the next batch's inference).
  * Falls back to encoding in this thread when a worker cannot start (the reason is kept in `fallbackReason`).
  */
-import { rebuildSoftsegError, startPool, type WorkerPool } from '../worker-pool.js';
+import { processWide, rebuildSoftsegError, startPool, type WorkerPool } from '../worker-pool.js';
 import { encodeEntry, type EncodeOptions } from './format.js';
 import type { EncodeRequest } from './encode-worker.js';
 
@@ -19,7 +19,6 @@ export interface EntryEncoder {
 
 /**
  * `threads` worker threads (default 1), or this thread when `threads` is 0 or a worker does not start.
- * A started worker is checked with one tiny encode before it is trusted.
  */
 export async function createEntryEncoder(threads = 1): Promise<EntryEncoder> {
   const inline = (fallbackReason?: string): EntryEncoder => ({ threads: 0, fallbackReason, encode: encodeEntry, close: async () => undefined });
@@ -30,23 +29,10 @@ export async function createEntryEncoder(threads = 1): Promise<EntryEncoder> {
     const payload = whole ? probs : probs.slice();
     return pool.call({ probs: payload, options }, [payload.buffer as ArrayBuffer]);
   };
-  const { pool, reason } = await startPool<EncodeRequest, Uint8Array>(import.meta.url, 'encode-worker', threads, rebuildSoftsegError, (p) =>
-    encode(p, new Float32Array([0.75, 0.25]), { width: 1, height: 1, numClasses: 2, mode: 'soft', fingerprint: 'probe', imageHash: 'probe' }));
+  const { pool, reason } = await startPool<EncodeRequest, Uint8Array>(import.meta.url, 'encode-worker', threads, rebuildSoftsegError);
   if (!pool) return inline(`encoder worker did not start (${reason}); encoding on the main thread`);
   return { threads: pool.size, encode: (probs, options) => encode(pool, probs, options), close: () => pool.close() };
 }
 
-const shared = new Map<number, Promise<EntryEncoder>>();
-
-/**
- * One encoder per thread count for the whole process, started on first use and kept (its workers are ref'ed only
- * while busy, so they never keep the process alive): a worker's start-up and JIT warm-up are paid once.
- */
-export function sharedEntryEncoder(threads = 1): Promise<EntryEncoder> {
-  let e = shared.get(threads);
-  if (!e) {
-    e = createEntryEncoder(threads);
-    shared.set(threads, e);
-  }
-  return e;
-}
+/** One encoder per thread count for the whole process, started on first use (processWide). */
+export const sharedEntryEncoder: (threads: number) => Promise<EntryEncoder> = processWide(createEntryEncoder);

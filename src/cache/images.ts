@@ -1,4 +1,5 @@
 // The images under some folders with their content hashes (the cache's image keys).
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SoftsegError } from '../errors.js';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
@@ -33,4 +34,20 @@ export async function hashImagesIn(dirs: readonly string[], onProgress?: (done: 
     onProgress?.(out.length, files.length);
   }
   return out;
+}
+
+const remembered = new Map<string, { key: string; hash: string }>();
+
+/**
+ * The content hash of an image file, remembered per (path, size, mtime) in this thread, so a training run
+ * hashes each image once however many epochs read its cache entry.
+ */
+export async function rememberedImageHash(path: string): Promise<string> {
+  const s = await stat(path);
+  const key = `${s.size}:${s.mtimeMs}`;
+  const known = remembered.get(path);
+  if (known && known.key === key) return known.hash;
+  const hash = await hashImageFile(path);
+  remembered.set(path, { key, hash });
+  return hash;
 }

@@ -5,14 +5,13 @@
  * (sample-worker.ts) — the same code either way, so batches are identical.
  */
 import { performance } from 'node:perf_hooks';
-import { stat } from 'node:fs/promises';
 import { augmentSample, drawGeometry, type AugmentOptions } from '../augment/augment.js';
 import type { WarpSpec } from '../augment/geometric.js';
 import { CorruptEntryError } from '../cache/format.js';
 import { readSoftCrop } from '../cache/reader.js';
-import { hashImageFile } from '../cache/store.js';
+import { rememberedImageHash } from '../cache/images.js';
 import { SoftsegError } from '../errors.js';
-import { rebuildSoftsegError, startPool } from '../worker-pool.js';
+import { processWide, rebuildSoftsegError, startPool } from '../worker-pool.js';
 import { decodeImage, decodeMask, type DecodedImage, type DecodedMask } from './decode.js';
 import { randomFor } from './seed.js';
 
@@ -57,22 +56,10 @@ export interface PreparedSample {
 }
 
 const decoded = new Map<string, { image: DecodedImage; mask?: DecodedMask }>();
-const hashes = new Map<string, { key: string; hash: string }>();
 
 /** Drops images (by path) from this thread's decoded-image memory (a loader closing with cacheImages). */
 export function forgetDecoded(paths: readonly string[]): void {
   for (const p of paths) decoded.delete(p);
-}
-
-/** Content hash of an image file, remembered per (path, size, mtime) in this thread. */
-export async function cachedImageHash(path: string): Promise<string> {
-  const s = await stat(path);
-  const key = `${s.size}:${s.mtimeMs}`;
-  const known = hashes.get(path);
-  if (known && known.key === key) return known.hash;
-  const hash = await hashImageFile(path);
-  hashes.set(path, { key, hash });
-  return hash;
 }
 
 /** Decodes a sample's image and mask (checked against the class range), from this thread's memory with cacheImages. */
@@ -124,7 +111,7 @@ export async function prepareSample(q: SampleRequest): Promise<PreparedSample> {
 
 async function readSoft(path: string, source: SoftCacheSource, warp: WarpSpec): Promise<Pick<PreparedSample, 'soft' | 'classes' | 'softMissing'>> {
   try {
-    const crop = await readSoftCrop({ ...source, imageHash: await cachedImageHash(path), warp });
+    const crop = await readSoftCrop({ ...source, imageHash: await rememberedImageHash(path), warp });
     return crop ? { soft: crop.soft, classes: crop.numClasses } : { softMissing: 'miss' };
   } catch (err) {
     if (err instanceof CorruptEntryError) return { softMissing: err.message };
@@ -145,23 +132,14 @@ export interface SamplePreparer {
   readonly fallbackReason?: string;
 }
 
-const preparers = new Map<number, Promise<SamplePreparer>>();
-
 /**
  * Sample workers shared by every loader of this process (started on first use; ref'ed only while busy), or this
  * thread when `threads` is 0 or the workers do not start.
  */
-export function samplePreparer(threads: number): Promise<SamplePreparer> {
-  let p = preparers.get(threads);
-  if (!p) {
-    p = (async (): Promise<SamplePreparer> => {
-      const inline = (fallbackReason?: string): SamplePreparer => ({ threads: 0, fallbackReason, prepare: prepareSample });
-      if (threads <= 0) return inline();
-      const { pool, reason } = await startPool<SampleRequest, PreparedSample>(import.meta.url, 'sample-worker', threads, rebuildSoftsegError, async () => undefined);
-      if (!pool) return inline(`sample worker did not start (${reason}); preparing samples on the main thread`);
-      return { threads: pool.size, prepare: (q) => pool.call(q) };
-    })();
-    preparers.set(threads, p);
-  }
-  return p;
-}
+export const samplePreparer: (threads: number) => Promise<SamplePreparer> = processWide(async (threads) => {
+  const inline = (fallbackReason?: string): SamplePreparer => ({ threads: 0, fallbackReason, prepare: prepareSample });
+  if (threads <= 0) return inline();
+  const { pool, reason } = await startPool<SampleRequest, PreparedSample>(import.meta.url, 'sample-worker', threads, rebuildSoftsegError);
+  if (!pool) return inline(`sample worker did not start (${reason}); preparing samples on the main thread`);
+  return { threads: pool.size, prepare: (q) => pool.call(q) };
+});

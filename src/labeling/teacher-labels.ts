@@ -4,11 +4,11 @@
  * the fly and the entry is written (so the next run reads it), unless the run forbids that. The training always
  * sees the cache's reconstruction, so a fresh and a cached run train on identical targets.
  */
-import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { decodeImage } from '../data/decode.js';
 import { SoftsegError } from '../errors.js';
-import { hashImageFile, type TeacherCache } from '../cache/store.js';
+import type { TeacherCache } from '../cache/store.js';
+import { rememberedImageHash } from '../cache/images.js';
 import { CorruptEntryError, DEFAULT_K } from '../cache/format.js';
 import { readSoftCrop, type SoftCropRequest } from '../cache/reader.js';
 import type { LoaderOptions } from '../data/loader.js';
@@ -28,7 +28,6 @@ export interface TeacherLabelsOptions {
 }
 
 export class TeacherLabels {
-  private readonly hashes = new Map<string, { key: string; hash: string }>();
   private readonly filling = new Map<string, Promise<void>>();
   misses = 0;
   hits = 0;
@@ -41,15 +40,9 @@ export class TeacherLabels {
     private readonly options: TeacherLabelsOptions = {},
   ) {}
 
-  /** Content hash of an image file, remembered per (path, size, mtime). */
-  async imageHash(path: string): Promise<string> {
-    const s = await stat(path);
-    const key = `${s.size}:${s.mtimeMs}`;
-    const known = this.hashes.get(path);
-    if (known && known.key === key) return known.hash;
-    const hash = await hashImageFile(path);
-    this.hashes.set(path, { key, hash });
-    return hash;
+  /** Content hash of an image file (remembered per path, size and mtime). */
+  imageHash(path: string): Promise<string> {
+    return rememberedImageHash(path);
   }
 
   /** Soft labels [h, w, C] of an image at the configured temperature, at the image's size. */

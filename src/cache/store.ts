@@ -311,7 +311,8 @@ class Store implements TeacherCache {
   async put(fingerprint: string, imageHash: string, probs: Float32Array, options: PutOptions, encoder?: EntryEncoder): Promise<number> {
     const path = this.entryPath(fingerprint, imageHash);
     const encodeOptions = { ...options, fingerprint, imageHash };
-    const bytes = await (encoder ? encoder.encode(probs, encodeOptions) : encodeEntry(probs, encodeOptions));
+    if (encoder) return encoder.write(path, probs, encodeOptions);
+    const bytes = await encodeEntry(probs, encodeOptions);
     await writeFileAtomic(path, bytes);
     return bytes.length;
   }

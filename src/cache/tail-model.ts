@@ -258,21 +258,30 @@ function gatherTails(probs: Float32Array, C: number, pixels: Int32Array, rows: I
 /**
  * Mean tail KL over the sample when each pixel's tail shares are ∝ exp(shapes[row]):
  * Σ_tail p_c ln(p_c / q_c), q_c = r · e^{ℓ_c} / Σ_tail e^{ℓ} ⇒ the constant part minus Σ p_c (ℓ_c − ln Σ e^{ℓ}).
+ * The exponentials are taken once per row (block), relative to the row's largest ℓ, not per pixel.
  */
-function sampleTailKl(t: TailSample, C: number, shapes: Float64Array): number {
+function sampleTailKl(t: TailSample, C: number, shapes: Float64Array, scratch: Float64Array): number {
+  const rowsCount = shapes.length / C;
+  const rowMax = scratch.subarray(rowsCount * C, rowsCount * (C + 1));
+  for (let r = 0; r < rowsCount; r++) {
+    const o = r * C;
+    let max = -Infinity;
+    for (let c = 0; c < C; c++) if (shapes[o + c]! > max) max = shapes[o + c]!;
+    rowMax[r] = max;
+    for (let c = 0; c < C; c++) scratch[o + c] = Math.exp(shapes[o + c]! - max);
+  }
   let total = t.entropyTerm;
   for (let i = 0; i + 1 < t.start.length; i++) {
     const a = t.start[i]!, b = t.start[i + 1]!, o = t.rows[i]! * C;
-    let max = -Infinity;
-    for (let j = a; j < b; j++) { const l = shapes[o + t.classes[j]!]!; if (l > max) max = l; }
     let z = 0, mass = 0, dot = 0;
     for (let j = a; j < b; j++) {
-      const l = shapes[o + t.classes[j]!]! - max;
-      z += Math.exp(l);
+      const c = t.classes[j]!;
+      z += scratch[o + c]!;
       mass += t.probs[j]!;
-      dot += t.probs[j]! * l;
+      dot += t.probs[j]! * shapes[o + c]!;
     }
-    total -= dot - mass * Math.log(z);
+    // z = 0 only if every tail class is > 700 nats below the row's top: that shape gives the tail nothing
+    total -= z > 0 ? dot - mass * (Math.log(z) + rowMax[t.rows[i]!]!) : -Infinity;
   }
   return total / t.count;
 }
@@ -328,7 +337,8 @@ export function fitTailModel(
   const s = fitBlocks.length, K = klBlocks.length;
   const shapes = new Float64Array(K * C); // ℓ of each KL block at the rank being tried
   for (let i = 0; i < K; i++) shapes.set(base0, i * C);
-  const kl0 = maxRank === 0 ? 0 : sampleTailKl(tails, C, shapes);
+  const scratch = new Float64Array(K * (C + 1));
+  const kl0 = maxRank === 0 ? 0 : sampleTailKl(tails, C, shapes, scratch);
   if (kl0 <= target) return none;
 
   const logs = blockLogs(probs, C, blockOf, g);
@@ -371,7 +381,7 @@ export function fitTailModel(
       const w = coefOffset[j]! + coefStep[j]! * coefs[j * g + klBlocks[i]!]!;
       for (let c = 0; c < C; c++) shapes[i * C + c] += w * v[c]!;
     }
-    kls.push(sampleTailKl(tails, C, shapes));
+    kls.push(sampleTailKl(tails, C, shapes, scratch));
     if (kls[m]! <= target || m === M) rank = m;
     else if (kls[m]! > (1 - MIN_GAIN) * kls[m - 1]!) rank = m - 1;
   }
@@ -410,25 +420,37 @@ export class TailShares {
   private readonly inTop: Uint8Array;
   /** exp((ℓ − max ℓ)/T) per block ([g, C]; one row at rank 0), for temperature rowsT. */
   private rows: Float64Array;
+  /** Σ of each row, and each row's `topCount` largest classes in decreasing order ([g, topCount]). */
+  private rowSum: Float64Array;
+  private rowTop: Uint8Array;
+  private readonly topCount: number;
   private rowsT = NaN;
   private readonly blockOf: Int32Array | null;
 
-  constructor(private readonly model: TailModel, private readonly C: number, private readonly coefs: Uint8Array, width: number, height: number) {
+  /** `k`: the most slots a pixel uses (a pixel's tail is the classes outside them). */
+  constructor(private readonly model: TailModel, private readonly C: number, private readonly coefs: Uint8Array, width: number, height: number, k = C) {
     this.inTop = new Uint8Array(C);
     this.rows = new Float64Array(0);
+    this.rowSum = new Float64Array(0);
+    this.rowTop = new Uint8Array(0);
+    this.topCount = Math.min(C, k + 1);
     this.blockOf = model.rank > 0 ? blockIndex(width, height, model.grid) : null;
   }
 
   private ensure(T: number): void {
     if (T === this.rowsT) return;
-    const { model, C } = this;
+    const { model, C, topCount } = this;
     const inv = 1 / T;
+    const g = model.rank === 0 ? 1 : this.coefs.length / model.rank;
+    if (this.rows.length !== g * C) {
+      this.rows = new Float64Array(g * C);
+      this.rowSum = new Float64Array(g);
+      this.rowTop = new Uint8Array(g * topCount);
+    }
+    const { rows, rowSum, rowTop } = this;
     if (model.rank === 0) {
-      this.rows = new Float64Array(C);
-      for (let c = 0; c < C; c++) this.rows[c] = Math.exp(model.base[c]! * inv);
-    } else {
-      const g = this.coefs.length / model.rank;
-      if (this.rows.length !== g * C) this.rows = new Float64Array(g * C);
+      for (let c = 0; c < C; c++) rows[c] = Math.exp(model.base[c]! * inv);
+    } else if (!this.productRows(g, inv)) {
       const l = new Float64Array(C);
       const step = model.coefStep, off = model.coefOffset, V = model.basis;
       for (let b = 0; b < g; b++) {
@@ -439,10 +461,79 @@ export class TailShares {
         }
         let max = -Infinity;
         for (let c = 0; c < C; c++) if (l[c]! > max) max = l[c]!;
-        for (let c = 0; c < C; c++) this.rows[b * C + c] = Math.exp((l[c]! - max) * inv);
+        for (let c = 0; c < C; c++) rows[b * C + c] = Math.exp((l[c]! - max) * inv);
       }
     }
+    // per row: its sum and its largest classes (insertion), so that a pixel's tail sum is the row's sum less its
+    // few used classes and its largest tail share the first of them outside its used slots
+    const topV = new Float64Array(topCount);
+    for (let b = 0; b < g; b++) {
+      const o = b * C, t = b * topCount;
+      let sum = 0, filled = 0;
+      for (let c = 0; c < C; c++) {
+        const v = rows[o + c]!;
+        sum += v;
+        if (filled < topCount || v > topV[topCount - 1]!) {
+          let j = filled < topCount ? filled++ : topCount - 1;
+          while (j > 0 && v > topV[j - 1]!) { topV[j] = topV[j - 1]!; rowTop[t + j] = rowTop[t + j - 1]!; j--; }
+          topV[j] = v;
+          rowTop[t + j] = c;
+        }
+      }
+      rowSum[b] = sum;
+    }
     this.rowsT = T;
+  }
+
+  /**
+   * rows = e^{ℓ/T} as products: e^{(base + Σ_j offset_j V_j)/T} · Π_j e^{step_j · code_j · V_j / T}, the factors
+   * tabulated per component and code — no exp per block and class (3× faster than one at 128²), then each row
+   * divided by its largest value. Only when no product can overflow or underflow (|exponents| < 600): false
+   * otherwise, and the caller takes the exp per class.
+   */
+  private productRows(g: number, inv: number): boolean {
+    const { model, C, coefs, rows } = this;
+    const m = model.rank, V = model.basis;
+    let maxCode = 0;
+    for (let i = 0; i < coefs.length; i++) if (coefs[i]! > maxCode) maxCode = coefs[i]!;
+    const base = new Float64Array(C);
+    let bound = 0;
+    for (let c = 0; c < C; c++) {
+      let l = model.base[c]!;
+      for (let j = 0; j < m; j++) l += model.coefOffset[j]! * V[j * C + c]!;
+      base[c] = l * inv;
+      bound = Math.max(bound, Math.abs(base[c]!));
+    }
+    let spread = 0;
+    for (let j = 0; j < m; j++) {
+      let vmax = 0;
+      for (let c = 0; c < C; c++) vmax = Math.max(vmax, Math.abs(V[j * C + c]!));
+      spread += Math.abs(model.coefStep[j]!) * maxCode * vmax * inv;
+    }
+    if (!(bound + spread < 600)) return false;
+    for (let c = 0; c < C; c++) base[c] = Math.exp(base[c]!);
+    const codes = maxCode + 1;
+    const tables = new Float64Array(m * codes * C);
+    for (let j = 0; j < m; j++) {
+      for (let c = 0; c < C; c++) {
+        const e = Math.exp(model.coefStep[j]! * V[j * C + c]! * inv);
+        let f = 1;
+        for (let q = 0; q < codes; q++, f *= e) tables[(j * codes + q) * C + c] = f;
+      }
+    }
+    for (let b = 0; b < g; b++) {
+      const o = b * C;
+      rows.set(base, o);
+      for (let j = 0; j < m; j++) {
+        const t = (j * codes + coefs[j * g + b]!) * C;
+        for (let c = 0; c < C; c++) rows[o + c] *= tables[t + c]!;
+      }
+      let max = 0;
+      for (let c = 0; c < C; c++) if (rows[o + c]! > max) max = rows[o + c]!;
+      const scale = 1 / max;
+      for (let c = 0; c < C; c++) rows[o + c] *= scale;
+    }
+    return true;
   }
 
   /**
@@ -452,14 +543,25 @@ export class TailShares {
   fill(ids: Uint8Array, p: number, n: number, used: number, T: number, out: Float32Array | null, base = 0): number {
     this.ensure(T);
     const { C, inTop, rows } = this;
-    for (let j = 0; j < used; j++) inTop[ids[j * n + p]!] = 1;
-    const o = this.blockOf ? this.blockOf[p]! * C : 0;
+    const b = this.blockOf ? this.blockOf[p]! : 0;
+    const o = b * C;
     let scale = 1;
-    if (this.blockOf) {
-      let ref = 0;
-      for (let c = 0; c < C; c++) if (!inTop[c] && rows[o + c]! > ref) ref = rows[o + c]!;
-      scale = ref > 0 ? 1 / ref : 1;
+    if (this.blockOf) { // the largest share of the pixel's tail is 1
+      const t = b * this.topCount;
+      for (let i = 0; i < this.topCount; i++) {
+        const c = this.rowTop[t + i]!;
+        let isUsed = false;
+        for (let j = 0; j < used; j++) if (ids[j * n + p] === c) { isUsed = true; break; }
+        if (!isUsed) { scale = rows[o + c]! > 0 ? 1 / rows[o + c]! : 1; break; }
+      }
     }
+    if (!out) { // the sum alone: the row's sum less the used classes, unless that difference would lose digits
+      let sub = 0;
+      for (let j = 0; j < used; j++) sub += rows[o + ids[j * n + p]!]!;
+      const rest = this.rowSum[b]! - sub;
+      if (rest > 1e-6 * this.rowSum[b]!) return rest * scale;
+    }
+    for (let j = 0; j < used; j++) inTop[ids[j * n + p]!] = 1;
     let s = 0;
     if (out) {
       for (let c = 0; c < C; c++) { const v = inTop[c] ? 0 : rows[o + c]! * scale; out[base + c] = v; s += v; }

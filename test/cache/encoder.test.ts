@@ -1,4 +1,7 @@
 // Entry encoding on a worker thread: same bytes as in this thread, errors come back as SoftsegErrors.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEntryEncoder } from '../../src/cache/encoder.js';
@@ -25,6 +28,17 @@ test('a worker encoder starts (from source too) and writes the same bytes as enc
       assert.deepEqual(viaWorker, inline);
     });
     await Promise.all(jobs);
+    // write(): the worker encodes and writes the file (atomically), answering its length
+    const dir = await mkdtemp(join(tmpdir(), 'softseg-encoder-'));
+    try {
+      const probs = synthProbs('teacher', 32, 16, 21, 9, 6);
+      const inline = await encodeEntry(probs, options(32, 16, 21));
+      const path = join(dir, 'sub', 'e.sse');
+      assert.equal(await encoder.write(path, probs.slice(), options(32, 16, 21)), inline.length);
+      assert.deepEqual(new Uint8Array(await readFile(path)), inline);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     await assert.rejects(encoder.encode(new Float32Array(12).fill(NaN), options(2, 2, 3)), (e: unknown) => e instanceof SoftsegError && /no valid probability/.test(e.message));
   } finally {
     await encoder.close();

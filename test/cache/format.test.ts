@@ -6,6 +6,7 @@ import {
   type EncodeOptions,
 } from '../../src/cache/format.js';
 import { entryFidelity, meanKl, temperProbs } from '../../src/cache/fidelity.js';
+import { TailShares, gridSize } from '../../src/cache/tail-model.js';
 import { Random } from '../../src/random.js';
 import { synthProbs, type SynthKind } from './synth.js';
 
@@ -205,6 +206,38 @@ test('tail model: on low-rank outputs the principal-component tail beats one ima
   // a target of 0 still stops where components stop paying (never more than the cap)
   const capped = decodeEntry(await encodeEntry(probs, opts(size, size, C, { tail: { klTarget: 0, maxRank: 3 } })));
   assert.ok((await capped).header.tail.rank <= 3);
+});
+
+test('tail shares: tabulated products equal e^{(ℓ − max ℓ)/T} per block; a tail sum from the row sum equals the sum over the tail', async () => {
+  const C = 21, size = 24, k = DEFAULT_K;
+  const entry = await decodeEntry(await encodeEntry(lowRankProbs(size, size, C, 5), opts(size, size, C)));
+  const { tail } = entry.header, { ids, coefs } = entry.planes, n = size * size;
+  assert.ok(tail.rank > 0);
+  const { gw, gh } = gridSize(size, size, tail.grid), g = gw * gh;
+  // base − 700: the same shares, but products of e^{ℓ} could underflow, so the shares take one exp per class
+  const shifted = { ...tail, base: tail.base.map((v) => v - 700) };
+  for (const [model, T] of [[tail, 1], [tail, 2.5], [shifted, 1]] as const) {
+    const shares = new TailShares(model, C, coefs, size, size, k);
+    const out = new Float32Array(C);
+    for (let p = 0; p < n; p += 7) {
+      let used = 1;
+      while (used < k && ids[used * n + p] !== 255) used++;
+      const b = Math.floor(Math.floor(p / size) / tail.grid) * gw + Math.floor((p % size) / tail.grid);
+      const l = Array.from({ length: C }, (_, c) => {
+        let v = model.base[c]!;
+        for (let j = 0; j < tail.rank; j++) v += (tail.coefOffset[j]! + tail.coefStep[j]! * coefs[j * g + b]!) * tail.basis[j * C + c]!;
+        return v;
+      });
+      const inTail = (c: number) => ![...Array(used).keys()].some((j) => ids[j * n + p] === c);
+      const tailMax = Math.max(...l.filter((_, c) => inTail(c)));
+      const expect = l.map((v, c) => (inTail(c) ? Math.exp((v - tailMax) / T) : 0));
+      const sum = shares.fill(ids, p, n, used, T, out, 0);
+      for (let c = 0; c < C; c++) assert.ok(Math.abs(out[c]! - expect[c]!) <= 1e-6 * Math.max(1, expect[c]!), `T ${T} p ${p} c ${c}: ${out[c]} vs ${expect[c]}`);
+      const expectSum = expect.reduce((a, v) => a + v, 0);
+      assert.ok(Math.abs(sum - expectSum) <= 1e-9 * expectSum);
+      assert.ok(Math.abs(shares.fill(ids, p, n, used, T, null) - expectSum) <= 1e-9 * expectSum, `sum alone at T ${T}`);
+    }
+  }
 });
 
 test('format version 1 entries (image-wide tail shape π, no rank) still read the same', async () => {

@@ -8,7 +8,7 @@ import PQueue from 'p-queue';
 import { decodeImage, type DecodedImage } from '../data/decode.js';
 import { SoftsegError } from '../errors.js';
 import { DEFAULT_K, type CacheMode } from '../cache/format.js';
-import { hashImagesIn, type HashedImage } from '../cache/images.js';
+import { hashImagesIn } from '../cache/images.js';
 import type { TeacherCache } from '../cache/store.js';
 import { sharedEntryEncoder } from '../cache/encoder.js';
 import { defaultWorkerThreads } from '../worker-pool.js';
@@ -78,8 +78,10 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   const unique = [...new Map(all.map((im) => [im.hash, im])).values()];
   const mine = o.shard ? unique.filter((im) => inShard(im.hash, o.shard!)) : unique;
   await cache.registerTeacher(teacher.fingerprint, teacher.describe);
-  const todo: HashedImage[] = [];
-  for (const im of mine) if (o.overwrite || !(await cache.has(teacher.fingerprint, im.hash))) todo.push(im);
+  // which entries are valid already (a resumed run): a bounded number of reads in flight, never thousands
+  const checks = new PQueue({ concurrency: 16 });
+  const valid = o.overwrite ? mine.map(() => false) : await Promise.all(mine.map((im) => checks.add(() => cache.has(teacher.fingerprint, im.hash))));
+  const todo = mine.filter((_, i) => !valid[i]);
   const skipped = mine.length - todo.length;
   const mode = o.mode ?? 'soft';
   const k = Math.min(o.k ?? DEFAULT_K, teacher.numClasses);

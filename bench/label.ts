@@ -1,7 +1,7 @@
 // Labelling throughput vs bare teacher inference on the same images (issue 5):
 //   node --import tsx bench/label.ts [--json --quick --backend auto|wasm|cpu|tensorflow --threads N
-//                                     --images 64 --images-large 32 --sizes 64,128 --classes 21 --batch 8
-//                                     --teacher-steps 0 --reps 2 --no-onnx --models unet-lite,unet]
+//                                     --images 160 --images-large 48 --sizes 64,128 --classes 21 --batch 8
+//                                     --teacher-steps 0 --reps 2 --no-onnx | --onnx-only --models unet-lite,unet]
 // A unet-lite and a unet teacher (--models; --quick: unet-lite only; 21 classes, saved like a softseg run's
 // model; random init unless --teacher-steps) and, when onnxruntime-node is installed, the same networks
 // exported to ONNX. Per teacher kind, architecture and image size:
@@ -11,10 +11,11 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initBackend, type BackendRequest } from '../src/backends/select.js';
+import { sharedEntryEncoder } from '../src/cache/encoder.js';
 import { DEFAULT_K } from '../src/cache/format.js';
 import { hashImageFile, openCache } from '../src/cache/store.js';
 import { decodeImage, type DecodedImage } from '../src/data/decode.js';
-import { labelFolders } from '../src/labeling/label-folder.js';
+import { defaultEncodeThreads, labelFolders } from '../src/labeling/label-folder.js';
 import { openTeacher, type Teacher } from '../src/teachers/teacher.js';
 import { fmt, list, table } from './common.js';
 import { runIfMain, loadFigure, loadText, makeShapes, makeTeacher, numOpt, onnxRuntimeAvailable, progress, tempWorkDir, verdict } from './fixtures.js';
@@ -31,6 +32,12 @@ export interface LabelBenchOptions {
   teacherSteps: number;
   reps: number;
   onnx: boolean;
+  /** Encoder worker threads of the label runs (default: labelFolders' default). */
+  encodeThreads?: number;
+  /** onnxruntime intra-op threads of the teacher in the label runs (default: the bare runs' teacher, all cores). */
+  labelTeacherThreads?: number;
+  /** Only the ONNX rows (where a TF.js teacher on wasm is not the question). */
+  onnxOnly: boolean;
   /** Teacher architectures: the tiny unet-lite (encoding is most exposed) and unet (a teacher's usual cost). */
   models: ('unet-lite' | 'unet')[];
   quick: boolean;
@@ -75,14 +82,17 @@ export function labelOptionsFromArgs(a: Record<string, string>): LabelBenchOptio
   return {
     backend: a.backend ?? 'auto',
     threads: a.threads === undefined ? undefined : Number(a.threads),
-    images: numOpt(a, 'images', 64, 32),
-    imagesLarge: numOpt(a, 'images-large', 32, 16),
+    images: numOpt(a, 'images', 160, 32),
+    imagesLarge: numOpt(a, 'images-large', 48, 16),
     sizes: list(a.sizes, ['64', '128']).map(Number),
     classes: numOpt(a, 'classes', 21, 21),
     batch: numOpt(a, 'batch', 8, 8),
     teacherSteps: numOpt(a, 'teacher-steps', 0, 0),
     reps: numOpt(a, 'reps', 2, 1),
     onnx: a['no-onnx'] !== 'true',
+    onnxOnly: a['onnx-only'] === 'true',
+    encodeThreads: a['encode-threads'] === undefined ? undefined : Number(a['encode-threads']),
+    labelTeacherThreads: a['label-teacher-threads'] === undefined ? undefined : Number(a['label-teacher-threads']),
     models: list(a.models, a.quick === 'true' ? ['unet-lite'] : ['unet-lite', 'unet']) as LabelBenchOptions['models'],
     quick: a.quick === 'true',
   };
@@ -119,6 +129,8 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
   const start = performance.now();
   const backend = await initBackend({ backend: o.backend as BackendRequest, threads: o.threads });
   const onnxAvailable = await onnxRuntimeAvailable();
+  // the encoder's workers start once per process (as in `softseg label`); started here, not inside the first timing
+  await sharedEntryEncoder(o.encodeThreads ?? defaultEncodeThreads());
   const work = await tempWorkDir('label');
   const rows: LabelRow[] = [];
   try {
@@ -134,18 +146,20 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
         numClasses: o.classes, steps: o.teacherSteps, data: sets.get(o.sizes[0]!), backend, onnx: o.onnx && onnxAvailable, model,
       });
       teacherSeconds += made.seconds;
-      kinds.push({ kind: 'tfjs', model, path: made.modelDir });
+      if (!o.onnxOnly) kinds.push({ kind: 'tfjs', model, path: made.modelDir });
       if (made.onnxPath) kinds.push({ kind: 'onnx', model, path: made.onnxPath });
     }
     let cacheNo = 0;
     for (const { kind, model, path } of kinds) {
       const teacher = await openTeacher(path, { numClasses: o.classes });
+      const labelTeacher = kind === 'onnx' && o.labelTeacherThreads ? await openTeacher(path, { numClasses: o.classes, threads: o.labelTeacherThreads }) : teacher;
       try {
         for (const size of o.sizes) {
           const dir = sets.get(size)!;
           const names = (await readdir(join(dir, 'images'))).sort();
           const decoded = await Promise.all(names.map((n) => decodeImage(join(dir, 'images', n))));
           await teacher.predictBatch(decoded.slice(0, o.batch)); // warm-up (kernels, session, this size)
+          if (labelTeacher !== teacher) await labelTeacher.predictBatch(decoded.slice(0, o.batch));
           const bareRuns: number[] = [];
           const labelRuns: number[] = [];
           let bytesPerPixel = NaN;
@@ -157,7 +171,7 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
             probs = bare.probs;
             progress(`label: ${kind} ${model} ${size}²: labelFolders into a fresh cache (rep ${r + 1}) …`);
             const cache = openCache(join(work.dir, `cache-${cacheNo++}`));
-            const res = await labelFolders(teacher, cache, [join(dir, 'images')], { batchSize: o.batch });
+            const res = await labelFolders(labelTeacher, cache, [join(dir, 'images')], { batchSize: o.batch, encodeThreads: o.encodeThreads });
             if (res.labelled !== decoded.length) throw new Error(`labelFolders labelled ${res.labelled} of ${decoded.length} images`);
             labelRuns.push(res.imagesPerSec);
             bytesPerPixel = res.bytes / (decoded.length * size * size);
@@ -169,6 +183,7 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
         }
       } finally {
         await teacher.dispose();
+        if (labelTeacher !== teacher) await labelTeacher.dispose();
       }
     }
     return {
@@ -200,7 +215,7 @@ export function labelTable(r: LabelBenchResult): string {
   const note = [
     `(a) bare = teacher.predictBatch on images decoded beforehand (normalise, pad, forward, softmax); (b) label = labelFolders into a fresh cache`,
     `(hash every file, decode ‖ inference ‖ encode + atomic write); best of ${o.reps} alternating run(s); ratio = (b) ÷ (a), goal ≥ 0.9.`,
-    `ms/img: each stage alone, one image at a time (infer = 1000 ÷ (a); put = cache.put: top-k, quantise, deflate, temp + rename) — what the overlap has to hide.`,
+    `ms/img: each stage alone, one image at a time (infer = 1000 ÷ (a); put = cache.put on this thread: top-k, tail model, compression, temp + rename) — what the overlap has to hide.`,
     `${loadText(r.load)} at the end — the timings are only as good as the machine was idle.`,
   ].join('\n');
   return `${head}\n${table(['teacher, images', '(a) bare img/s', '(b) label img/s', 'ratio', 'goal ≥0.9', 'infer ms/img', 'hash ms/img', 'decode ms/img', 'put ms/img', 'cache B/px', 'load'], rows)}\n${note}`;

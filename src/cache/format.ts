@@ -151,7 +151,8 @@ export interface EntryPlanes {
 export interface TailOptions {
   /**
    * 'lowrank' (default): the image-wide shape, or the smallest principal-component rank whose KL on a pixel
-   * sample meets `klTarget`; 'prior': the image-wide shape only; 'even': r / (C − used) each.
+   * sample meets `klTarget` (else comes within 10% of the best rank's); 'prior': the image-wide shape only;
+   * 'even': r / (C − used) each.
    */
   model?: 'lowrank' | 'prior' | 'even';
   /** Mean KL (nats/pixel, T = 1) the tail may add (default DEFAULT_TAIL_KL_TARGET). */

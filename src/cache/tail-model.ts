@@ -300,7 +300,7 @@ const KL_BLOCKS = 256;
 const SLACK = 0.1;
 /**
  * Coefficient codes are 0 … COEF_TOP (6 bits): on a trained teacher 8 bits cost 0.26 B/px more for 1% less KL
- * (the low bits are noise that deflate cannot squeeze); 5 bits add 3% KL.
+ * (the low bits are noise that no compressor squeezes); 5 bits add 3% KL.
  */
 const COEF_TOP = 63;
 

@@ -82,7 +82,7 @@ export function labelOptionsFromArgs(a: Record<string, string>): LabelBenchOptio
   return {
     backend: a.backend ?? 'auto',
     threads: a.threads === undefined ? undefined : Number(a.threads),
-    images: numOpt(a, 'images', 160, 32),
+    images: numOpt(a, 'images', 160, 64),
     imagesLarge: numOpt(a, 'images-large', 48, 16),
     sizes: list(a.sizes, ['64', '128']).map(Number),
     classes: numOpt(a, 'classes', 21, 21),

@@ -156,24 +156,31 @@ test('KL helper: zero for identical distributions', () => {
  * z_c(x) = Σ_i f_i(x)·W_ic + b_c, softmax over C = 21 classes; most of the mass on a few classes per pixel.
  * The features vary over tens of pixels, as upsampled teacher logits do.
  */
-function lowRankProbs(w: number, h: number, C: number, seed: number): Float32Array {
-  const rng = new Random(seed);
-  const W = Array.from({ length: 3 * C }, () => rng.normal() * 4);
-  const b = Array.from({ length: C }, () => rng.normal() * 2 - 4);
-  const phase = Array.from({ length: 6 }, () => rng.next() * 6.28);
+/** Per-pixel softmax of the logits `fill(x, y, z)` writes into z, [h, w, C] HWC. */
+function softmaxField(w: number, h: number, C: number, fill: (x: number, y: number, z: Float64Array) => void): Float32Array {
   const out = new Float32Array(w * h * C);
   const z = new Float64Array(C);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const f = [Math.sin(x / 17 + phase[0]!) + Math.cos(y / 13 + phase[1]!), Math.sin((x + y) / 19 + phase[2]!), Math.cos(x / 23 + phase[3]!) * Math.sin(y / 11 + phase[4]!)];
-      let max = -Infinity;
-      for (let c = 0; c < C; c++) { z[c] = b[c]! + f[0]! * W[c]! + f[1]! * W[C + c]! + f[2]! * W[2 * C + c]!; max = Math.max(max, z[c]!); }
-      let s = 0;
+      fill(x, y, z);
+      let max = -Infinity, s = 0;
+      for (let c = 0; c < C; c++) max = Math.max(max, z[c]!);
       for (let c = 0; c < C; c++) { z[c] = Math.exp(z[c]! - max); s += z[c]!; }
       for (let c = 0; c < C; c++) out[(y * w + x) * C + c] = z[c]! / s;
     }
   }
   return out;
+}
+
+function lowRankProbs(w: number, h: number, C: number, seed: number): Float32Array {
+  const rng = new Random(seed);
+  const W = Array.from({ length: 3 * C }, () => rng.normal() * 4);
+  const b = Array.from({ length: C }, () => rng.normal() * 2 - 4);
+  const phase = Array.from({ length: 6 }, () => rng.next() * 6.28);
+  return softmaxField(w, h, C, (x, y, z) => {
+    const f = [Math.sin(x / 17 + phase[0]!) + Math.cos(y / 13 + phase[1]!), Math.sin((x + y) / 19 + phase[2]!), Math.cos(x / 23 + phase[3]!) * Math.sin(y / 11 + phase[4]!)];
+    for (let c = 0; c < C; c++) z[c] = b[c]! + f[0]! * W[c]! + f[1]! * W[C + c]! + f[2]! * W[2 * C + c]!;
+  });
 }
 
 test('tail model: on low-rank outputs the principal-component tail beats one image-wide shape, at a small rank; tempering stays exact', async () => {
@@ -212,19 +219,11 @@ test('tail model: on low-rank outputs the principal-component tail beats one ima
 function bandProbs(w: number, h: number, C: number, bands: number): Float32Array {
   const rng = new Random(1);
   const a = Array.from({ length: C }, () => rng.normal() * 1.5), a2 = Array.from({ length: C }, () => rng.normal() * 1.5);
-  const out = new Float32Array(w * h * C), z = new Float64Array(C);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const band = Math.min(bands - 1, Math.floor((x / w) * bands));
-      const f = Math.sin((y / h) * 6.28), f2 = Math.cos((x + 2 * y) / 9);
-      let max = -Infinity;
-      for (let c = 0; c < C; c++) { z[c] = c < bands ? (c === band ? 9 : 4) : a[c]! * f + a2[c]! * f2; max = Math.max(max, z[c]!); }
-      let s = 0;
-      for (let c = 0; c < C; c++) { z[c] = Math.exp(z[c]! - max); s += z[c]!; }
-      for (let c = 0; c < C; c++) out[(y * w + x) * C + c] = z[c]! / s;
-    }
-  }
-  return out;
+  return softmaxField(w, h, C, (x, y, z) => {
+    const band = Math.min(bands - 1, Math.floor((x / w) * bands));
+    const f = Math.sin((y / h) * 6.28), f2 = Math.cos((x + 2 * y) / 9);
+    for (let c = 0; c < C; c++) z[c] = c < bands ? (c === band ? 9 : 4) : a[c]! * f + a2[c]! * f2;
+  });
 }
 
 test('tail rank: components that follow the top classes do not stop the search (the tail needs the later ones)', async () => {

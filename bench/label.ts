@@ -129,8 +129,6 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
   const start = performance.now();
   const backend = await initBackend({ backend: o.backend as BackendRequest, threads: o.threads });
   const onnxAvailable = await onnxRuntimeAvailable();
-  // the encoder's workers start once per process (as in `softseg label`); started here, not inside the first timing
-  await sharedEntryEncoder(o.encodeThreads ?? defaultEncodeThreads());
   const work = await tempWorkDir('label');
   const rows: LabelRow[] = [];
   try {
@@ -153,6 +151,8 @@ export async function runLabelBench(o: LabelBenchOptions): Promise<LabelBenchRes
     for (const { kind, model, path } of kinds) {
       const teacher = await openTeacher(path, { numClasses: o.classes });
       const labelTeacher = kind === 'onnx' && o.labelTeacherThreads ? await openTeacher(path, { numClasses: o.classes, threads: o.labelTeacherThreads }) : teacher;
+      // the encoder's workers start once per process (as in `softseg label`): here, not inside the first timing
+      await sharedEntryEncoder(o.encodeThreads ?? defaultEncodeThreads(kind));
       try {
         for (const size of o.sizes) {
           const dir = sets.get(size)!;

@@ -26,7 +26,7 @@ Teachers: a softseg run directory, a TensorFlow.js model.json folder (LayersMode
     'batch-size': Flags.integer({ description: 'Images per teacher call.', default: 8, min: 1 }),
     'num-classes': Flags.integer({ description: 'Expected number of classes (checked against the teacher).', min: 1 }),
     overwrite: Flags.boolean({ description: 'Relabel images that already have valid entries.', default: false }),
-    'encode-threads': Flags.integer({ description: 'Worker threads encoding entries while the teacher runs (default: cores − 1, 1 to 8; 0 = encode on the main thread).', min: 0, max: 64 }),
+    'encode-threads': Flags.integer({ description: 'Worker threads encoding entries while the teacher runs (default: cores − 1 for a TF.js teacher, all cores for an ONNX one, 1 to 8; 0 = encode on the main thread).', min: 0, max: 64 }),
     ...teacherPreprocessingFlags,
   };
 

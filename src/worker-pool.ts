@@ -8,9 +8,9 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SoftsegError } from './errors.js';
 
-/** Worker threads to use by default: the cores the main thread leaves, 1 to `max`. */
-export function defaultWorkerThreads(max = 4): number {
-  return Math.max(1, Math.min(max, availableParallelism() - 1));
+/** Worker threads to use by default: the cores the main thread leaves, 1 to 4. */
+export function defaultWorkerThreads(): number {
+  return Math.max(1, Math.min(4, availableParallelism() - 1));
 }
 
 /**

@@ -4,6 +4,7 @@
  * skipped (a killed run resumes), and `shard i/n` splits the images by content hash so several processes
  * or machines sharing one cache directory label disjoint parts.
  */
+import { availableParallelism } from 'node:os';
 import PQueue from 'p-queue';
 import { decodeImage, type DecodedImage } from '../data/decode.js';
 import { SoftsegError } from '../errors.js';
@@ -11,8 +12,7 @@ import { DEFAULT_K, type CacheMode } from '../cache/format.js';
 import { hashImagesIn } from '../cache/images.js';
 import type { TeacherCache } from '../cache/store.js';
 import { sharedEntryEncoder } from '../cache/encoder.js';
-import { defaultWorkerThreads } from '../worker-pool.js';
-import type { Teacher } from '../teachers/teacher.js';
+import type { Teacher, TeacherKind } from '../teachers/teacher.js';
 
 export interface Shard {
   index: number;
@@ -33,11 +33,12 @@ export function inShard(hash: string, shard: Shard): boolean {
 }
 
 /**
- * Encoder threads by default: the cores the teacher's thread leaves, 1 to 8. A fast teacher (onnxruntime, small
- * images) labels more images per second than one thread encodes (an entry is 5–14 ms of CPU at 64²–128²).
+ * Encoder threads by default, 1 to 8: the cores a TF.js teacher leaves (it runs on this thread), or every core for
+ * an onnxruntime teacher (its threads leave this one idle; 2 cores, onnx unet-lite 64²: 151–156 → 160–170 img/s).
+ * A fast teacher labels more images per second than one thread encodes (an entry is 5–14 ms of CPU at 64²–128²).
  */
-export function defaultEncodeThreads(): number {
-  return defaultWorkerThreads(8);
+export function defaultEncodeThreads(kind: TeacherKind = 'tfjs'): number {
+  return Math.max(1, Math.min(8, availableParallelism() - (kind === 'onnx' ? 0 : 1)));
 }
 
 export interface LabelOptions {
@@ -53,7 +54,8 @@ export interface LabelOptions {
   /** Hashing all images first can take a moment on big folders. */
   onHashing?: (done: number, total: number) => void;
   /**
-   * Worker threads that encode entries while the teacher runs (default: cores − 1, 1 to 8; 0 = encode on the
+   * Worker threads that encode entries while the teacher runs (default: cores − 1 for a TF.js teacher, cores for
+   * an ONNX one, 1 to 8; 0 = encode on the
    * main thread).
    */
   encodeThreads?: number;
@@ -94,7 +96,7 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   const mode = o.mode ?? 'soft';
   const k = Math.min(o.k ?? DEFAULT_K, teacher.numClasses);
   const B = Math.max(1, o.batchSize ?? 8);
-  const encoder = await sharedEntryEncoder(todo.length > 0 ? o.encodeThreads ?? defaultEncodeThreads() : 0);
+  const encoder = await sharedEntryEncoder(todo.length > 0 ? o.encodeThreads ?? defaultEncodeThreads(teacher.kind) : 0);
   // With encoder workers, a whole batch's entries are handed over at once: the teacher's inference blocks this
   // thread, so an entry still queued here would wait for the next gap between batches to reach a worker.
   const writes = new PQueue({ concurrency: encoder.threads > 0 ? 2 * B : 2 });

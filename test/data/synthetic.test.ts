@@ -5,18 +5,14 @@ import { describe, it } from 'node:test';
 import { randomFor, renderShapes, SHAPE_CLASSES, shapesClasses } from '../../src/data/index.js';
 
 describe('renderShapes', () => {
-  it('is deterministic, reaches every class, and renders a 64² image in a few ms', () => {
+  it('is deterministic and reaches every class', () => {
     const a = renderShapes(randomFor(1, 2), 64, 10);
     const b = renderShapes(randomFor(1, 2), 64, 10);
     assert.deepEqual(a, b);
     assert.notDeepEqual(renderShapes(randomFor(1, 3), 64, 10).image, a.image);
     const seen = new Set<number>();
-    const t = performance.now();
-    const n = 200;
-    for (let i = 0; i < n; i++) renderShapes(randomFor(5, i), 64, 10).mask.forEach((v) => seen.add(v));
-    const ms = (performance.now() - t) / n;
+    for (let i = 0; i < 200; i++) renderShapes(randomFor(5, i), 64, 10).mask.forEach((v) => seen.add(v));
     assert.deepEqual([...seen].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    assert.ok(ms < 20, `${ms.toFixed(2)} ms per image`);
   });
 
   it('names classes and keeps confusable colour pairs', () => {

@@ -20,18 +20,21 @@ export interface EntryEncoder {
   readonly fallbackReason?: string;
 }
 
+/** Encoding in this thread (compression on libuv's pool). */
+export const inlineEntryEncoder: EntryEncoder = {
+  threads: 0, encode: encodeEntry, close: async () => undefined,
+  write: async (path, probs, options) => {
+    const bytes = await encodeEntry(probs, options);
+    await writeFileAtomic(path, bytes);
+    return bytes.length;
+  },
+};
+
 /**
  * `threads` worker threads (default 1), or this thread when `threads` is 0 or a worker does not start.
  */
 export async function createEntryEncoder(threads = 1): Promise<EntryEncoder> {
-  const inline = (fallbackReason?: string): EntryEncoder => ({
-    threads: 0, fallbackReason, encode: encodeEntry, close: async () => undefined,
-    write: async (path, probs, options) => {
-      const bytes = await encodeEntry(probs, options);
-      await writeFileAtomic(path, bytes);
-      return bytes.length;
-    },
-  });
+  const inline = (fallbackReason?: string): EntryEncoder => ({ ...inlineEntryEncoder, fallbackReason });
   if (threads <= 0) return inline();
   const { pool, reason } = await startPool<EncodeRequest, Uint8Array | number>(import.meta.url, 'encode-worker', threads, rebuildSoftsegError);
   if (!pool) return inline(`encoder worker did not start (${reason}); encoding on the main thread`);

@@ -13,9 +13,9 @@ import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SoftsegError } from '../errors.js';
 import { writeFileAtomic } from '../data/fs-util.js';
-import type { EntryEncoder } from './encoder.js';
+import { inlineEntryEncoder, type EntryEncoder } from './encoder.js';
 import {
-  CorruptEntryError, activeClassesOf, decodeEntry, encodeEntry, parseHeader, reconstructPseudo, reconstructSoft, verifyEntryBytes,
+  CorruptEntryError, activeClassesOf, decodeEntry, parseHeader, reconstructPseudo, reconstructSoft, verifyEntryBytes,
   type CacheMode, type Compression, type DecodedEntry, type EntryHeader, type QuantScheme, type TailOptions,
 } from './format.js';
 
@@ -313,11 +313,7 @@ class Store implements TeacherCache {
    */
   async put(fingerprint: string, imageHash: string, probs: Float32Array, options: PutOptions, encoder?: EntryEncoder): Promise<number> {
     const path = this.entryPath(fingerprint, imageHash);
-    const encodeOptions = { ...options, fingerprint, imageHash };
-    if (encoder) return encoder.write(path, probs, encodeOptions);
-    const bytes = await encodeEntry(probs, encodeOptions);
-    await writeFileAtomic(path, bytes);
-    return bytes.length;
+    return (encoder ?? inlineEntryEncoder).write(path, probs, { ...options, fingerprint, imageHash });
   }
 
   async delete(fingerprint: string, imageHash: string): Promise<boolean> {

@@ -4,10 +4,13 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
+/** A temporary name beside `path`, unique across processes and calls (the cache's stale-temp sweep knows the form). */
+const tempPathFor = (path: string): string => `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+
 /** Writes `data` to `path` through a temporary file in the same folder and a rename, creating folders. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const tmp = tempPathFor(path);
   try {
     await writeFile(tmp, data);
     await rename(tmp, path);
@@ -20,7 +23,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
 /** writeFileAtomic, blocking this thread (for worker threads that have nothing else to do meanwhile). */
 export function writeFileAtomicSync(path: string, data: Uint8Array | string): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const tmp = tempPathFor(path);
   try {
     writeFileSync(tmp, data);
     renameSync(tmp, path);

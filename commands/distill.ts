@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { SoftsegCommand, backendFlags } from '../src/cli/base.js';
-import { logRunSummary, resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
+import { logRunSummary, reportMiss, resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
+import { teacherFlagsForTraining } from '../src/cli/teacher-flags.js';
 
 export const distillFlags = {
   teacher: Flags.string({ description: 'Teacher: a softseg run directory, a TF.js model.json folder, or an .onnx file.' }),
@@ -23,6 +24,7 @@ Teacher outputs come from --cache (run \`softseg label\` first to fill it, on a 
     ...trainingFlags,
     model: Flags.string({ description: 'Student architecture (see `softseg models`).', default: 'mobile-unet' }),
     ...distillFlags,
+    ...teacherFlagsForTraining,
     unlabeled: Flags.string({ description: 'Folder of unlabeled images (repeatable): teacher terms only.', multiple: true }),
     'unlabeled-ratio': Flags.string({ description: 'Share of each batch from --unlabeled.', default: '0.5' }),
     'kd-loss': Flags.string({ description: 'Teacher terms: temperature KL and JML, or one of them.', options: ['kl+jml', 'kl', 'jml'], default: 'kl+jml' }),
@@ -37,7 +39,7 @@ Teacher outputs come from --cache (run \`softseg label\` first to fill it, on a 
     const { DISTILL_DEFAULTS, DISTILL_KEYS, trainDistill } = await import('../src/recipes/distill.js');
     const config = await resolveRunConfig(this, this.argv, flags, DISTILL_DEFAULTS, DISTILL_KEYS);
     let misses = 0;
-    const run = await runTrainingCommand(this, flags, (env) => trainDistill(config, { ...env, onMiss: () => misses++ }));
+    const run = await runTrainingCommand(this, flags, (env) => trainDistill(config, { ...env, onMiss: () => reportMiss(++misses) }));
     const r = run.result;
     logRunSummary(this, r, config.out, misses);
     return { ...r, runDir: config.out, teacher: run.teacher, cacheMisses: misses };

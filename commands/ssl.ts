@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { SoftsegCommand, backendFlags } from '../src/cli/base.js';
-import { logRunSummary, resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
+import { logRunSummary, reportMiss, resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
+import { teacherFlagsForTraining } from '../src/cli/teacher-flags.js';
 import { distillFlags } from './distill.js';
 
 export default class Ssl extends SoftsegCommand {
@@ -20,6 +21,7 @@ The teacher sees a weak view of each unlabeled crop (geometry only), the student
     ...trainingFlags,
     model: Flags.string({ description: 'Student architecture (see `softseg models`).', default: 'mobile-unet' }),
     ...distillFlags,
+    ...teacherFlagsForTraining,
     temperature: Flags.string({ description: 'Pseudo-label temperature T: p_t = softmax(t/T), KL scaled by T².', default: '1' }),
     unlabeled: Flags.string({ description: 'Folder of unlabeled images (repeatable).', multiple: true }),
     ema: Flags.string({ description: 'Mean teacher instead of --teacher: EMA momentum of the student\'s weights, e.g. 0.999 (needs --init or --unlabeled-warmup).' }),
@@ -41,7 +43,7 @@ The teacher sees a weak view of each unlabeled crop (geometry only), the student
     const { SSL_DEFAULTS, SSL_KEYS, trainSsl } = await import('../src/recipes/ssl.js');
     const config = await resolveRunConfig(this, this.argv, flags, SSL_DEFAULTS, SSL_KEYS);
     let misses = 0;
-    const run = await runTrainingCommand(this, flags, (env) => trainSsl(config, { ...env, onMiss: () => misses++ }));
+    const run = await runTrainingCommand(this, flags, (env) => trainSsl(config, { ...env, onMiss: () => reportMiss(++misses) }));
     const r = run.result;
     logRunSummary(this, r, config.out, misses);
     return { ...r, runDir: config.out, teacher: run.teacher, cacheMisses: misses };

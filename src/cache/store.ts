@@ -165,6 +165,8 @@ export interface TeacherCache {
   /** Records the teacher's fingerprint and description (teacher.json; rewritten when it changes). */
   registerTeacher(fingerprint: string, description: Record<string, unknown>): Promise<void>;
   teacherDescription(fingerprint: string): Promise<Record<string, unknown> | null>;
+  /** Every teacher registered in the cache (its teacher.json), without reading entries. */
+  registeredTeachers(): Promise<{ fingerprint: string; description: Record<string, unknown> }[]>;
   /** The entry as soft labels / pseudo-labels, or null when there is none. Throws CorruptEntryError. */
   get(fingerprint: string, imageHash: string, options?: GetOptions): Promise<CacheRecord | null>;
   /** The decoded entry (quantised planes), for custom reconstruction. Throws CorruptEntryError. */
@@ -253,6 +255,17 @@ class Store implements TeacherCache {
   async teacherDescription(fingerprint: string): Promise<Record<string, unknown> | null> {
     const meta = await readTeacherJson(join(this.dir, teacherKey(fingerprint)));
     return meta && meta.fingerprint === fingerprint ? meta.description : null;
+  }
+
+  async registeredTeachers(): Promise<{ fingerprint: string; description: Record<string, unknown> }[]> {
+    let dirs: string[];
+    try {
+      dirs = (await readdir(this.dir, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name).sort();
+    } catch {
+      return [];
+    }
+    const found = await Promise.all(dirs.map((d) => readTeacherJson(join(this.dir, d))));
+    return found.filter((m): m is NonNullable<typeof m> => m !== null);
   }
 
   private async readBytes(fingerprint: string, imageHash: string): Promise<{ path: string; bytes: Uint8Array } | null> {

@@ -15,6 +15,11 @@ export const teacherPreprocessingFlags = {
   outputs: Flags.string({ description: 'What the teacher model outputs.', options: ['logits', 'probabilities'] }),
 };
 
+/** The same flags for distill/ssl, grouped under TEACHER PREPROCESSING in --help. */
+export const teacherFlagsForTraining = Object.fromEntries(
+  Object.entries(teacherPreprocessingFlags).map(([name, flag]) => [name, { ...flag, helpGroup: 'TEACHER PREPROCESSING (as given to `softseg label`; omitted: what the cache recorded for this teacher)' }]),
+) as typeof teacherPreprocessingFlags;
+
 function numbers(value: string | undefined, name: string): number[] | undefined {
   if (value === undefined) return undefined;
   const v = value.split(',').map((x) => Number(x.trim()));

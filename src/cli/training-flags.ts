@@ -93,6 +93,11 @@ export async function runTrainingCommand<R>(
   }
 }
 
+/** A line on stderr for the first teacher run on a cache miss and every 100th after it, so misses show while training. */
+export function reportMiss(misses: number): void {
+  if (misses === 1 || misses % 100 === 0) process.stderr.write(`teacher ran on ${misses} image(s) missing from the cache so far\n`);
+}
+
 /** The lines a training command ends with (nothing with --json: the returned object says it all). */
 export function logRunSummary(command: Command & { jsonEnabled(): boolean }, r: { interrupted: boolean; steps: number; bestMetric: number | null; bestStep: number | null }, out: string, cacheMisses = 0): void {
   if (command.jsonEnabled()) return;

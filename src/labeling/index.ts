@@ -1,2 +1,3 @@
 export * from './teacher-labels.js';
 export * from './label-folder.js';
+export * from './cached-teacher.js';

@@ -4,7 +4,9 @@
  * cache with the same augmentation as the image. Unlabeled folders add images that get only the teacher terms.
  */
 import { resolve } from 'node:path';
-import { openCache } from '../cache/store.js';
+import { openCache, type TeacherCache } from '../cache/store.js';
+import { teacherOptionsFromFlags } from '../cli/teacher-flags.js';
+import { openTeacherForCache } from '../labeling/cached-teacher.js';
 import { openUnlabeled, type Dataset } from '../data/dataset.js';
 import type { Loader } from '../data/loader.js';
 import { SoftsegError } from '../errors.js';
@@ -12,7 +14,7 @@ import { TeacherLabels } from '../labeling/teacher-labels.js';
 import { kdObjective, type KdObjectiveOptions } from '../losses/objectives.js';
 import type { BatchSource, HostBatch } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
-import { openTeacher, type Teacher } from '../teachers/index.js';
+import type { Teacher } from '../teachers/index.js';
 import { launchTraining, lossWeights, loaderSource, openRecipeData, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
 
 export interface DistillConfig extends TrainConfig {
@@ -32,6 +34,29 @@ export interface DistillConfig extends TrainConfig {
   noTeacher: boolean;
   /** Top-k classes kept per pixel when a miss is labelled on the fly. */
   k?: number;
+  /** Teacher preprocessing as `softseg label` takes it (strings as the flags; omitted: the cache's record, else the model's metadata). */
+  size?: string;
+  layout?: string;
+  mean?: string;
+  std?: string;
+  tta?: string;
+  outputs?: string;
+}
+
+/** The config keys of the teacher preprocessing flags (shared by distill and ssl). */
+export const TEACHER_PREPROCESSING_KEYS = ['size', 'layout', 'mean', 'std', 'tta', 'outputs'] as const;
+type PreprocessingConfig = Partial<Record<(typeof TEACHER_PREPROCESSING_KEYS)[number], unknown>>;
+
+/**
+ * Opens a recipe's teacher against its cache with the preprocessing the config gives (config files may hold
+ * lists: mean: [0.5, 0.5, 0.5]); without any, the preprocessing recorded in the cache for this model is reused.
+ */
+export async function openRecipeTeacher(path: string, cache: TeacherCache, c: PreprocessingConfig, numClasses: number, onNote?: (line: string) => void): Promise<Teacher> {
+  const given = Object.fromEntries(TEACHER_PREPROCESSING_KEYS.filter((k) => c[k] !== undefined && c[k] !== null).map((k) => [k, Array.isArray(c[k]) ? (c[k] as unknown[]).join(',') : String(c[k])]));
+  const options = await teacherOptionsFromFlags(given, numClasses);
+  const { teacher, note } = await openTeacherForCache(path, cache, options, Object.keys(given).length > 0);
+  if (note) onNote?.(note);
+  return teacher;
 }
 
 export const DISTILL_DEFAULTS: DistillConfig = {
@@ -50,7 +75,7 @@ export const DISTILL_DEFAULTS: DistillConfig = {
   noTeacher: false,
 };
 
-export const DISTILL_KEYS = [...TRAIN_KEYS, 'teacher', 'cache', 'unlabeled', 'temperature', 'kdLoss', 'labelWeight', 'teacherWeight', 'teacherClasses', 'threshold', 'unlabeledRatio', 'noTeacher', 'k'];
+export const DISTILL_KEYS = [...TRAIN_KEYS, 'teacher', 'cache', 'unlabeled', 'temperature', 'kdLoss', 'labelWeight', 'teacherWeight', 'teacherClasses', 'threshold', 'unlabeledRatio', 'noTeacher', 'k', ...TEACHER_PREPROCESSING_KEYS];
 
 /** The KD objective for a config; labeled and unlabeled images share one batch. */
 export function distillObjective(c: DistillConfig, ignoreIndex: number): Objective {
@@ -107,9 +132,9 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
   for (const dir of config.unlabeled) {
     unlabeled.push(await openUnlabeled(dir, { numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex }));
   }
-  const teacher: Teacher = await openTeacher(config.teacher, { numClasses: ds.numClasses });
+  const cache = openCache(config.cache);
+  const teacher: Teacher = await openRecipeTeacher(config.teacher, cache, config, ds.numClasses, env.onWarning);
   try {
-    const cache = openCache(config.cache);
     await cache.registerTeacher(teacher.fingerprint, teacher.describe);
     const labels = new TeacherLabels(cache, teacher.fingerprint, config.noTeacher ? null : teacher, ds.numClasses, {
       temperature: config.temperature, k: config.k, noTeacher: config.noTeacher, onMiss: env.onMiss,

@@ -31,7 +31,8 @@ import { hardLabelObjective, kdObjective, type ObjectiveResult } from '../losses
 import type { BatchSource, HostBatch, TrainingEvent } from '../engine/trainer.js';
 import type { Objective, TensorBatch } from '../engine/step.js';
 import type { Random } from '../random.js';
-import { openTeacher, type Teacher } from '../teachers/index.js';
+import type { Teacher } from '../teachers/index.js';
+import { openRecipeTeacher, TEACHER_PREPROCESSING_KEYS } from './distill.js';
 import {
   launchTraining, lossWeights, loaderSource, openRecipeData, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
   type RecipeEnv, type TrainConfig,
@@ -74,6 +75,13 @@ export interface SslConfig extends TrainConfig {
   noTeacher: boolean;
   /** Top-k classes kept per pixel when a miss is labelled on the fly. */
   k?: number;
+  /** Fixed teacher's preprocessing as `softseg label` takes it (omitted: the cache's record, else the model's metadata). */
+  size?: string;
+  layout?: string;
+  mean?: string;
+  std?: string;
+  tta?: string;
+  outputs?: string;
 }
 
 export const SSL_DEFAULTS: SslConfig = {
@@ -97,6 +105,7 @@ export const SSL_DEFAULTS: SslConfig = {
 export const SSL_KEYS = [
   ...TRAIN_KEYS, 'unlabeled', 'teacher', 'cache', 'ema', 'init', 'pseudo', 'threshold', 'teacherClasses', 'classThreshold', 'temperature',
   'unlabeledWeight', 'unlabeledWarmup', 'unlabeledRatio', 'strongAug', 'cutmix', 'collapseShare', 'collapsePatience', 'noTeacher', 'k',
+  ...TEACHER_PREPROCESSING_KEYS,
 ];
 
 /** Val mIoU (points) below its best that counts as a collapse check. */
@@ -459,8 +468,8 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
   try {
     let teacherMeta: Record<string, unknown>;
     if (config.teacher) {
-      teacher = await openTeacher(config.teacher, { numClasses: C });
       const cache = openCache(config.cache!);
+      teacher = await openRecipeTeacher(config.teacher, cache, config, C, env.onWarning);
       await cache.registerTeacher(teacher.fingerprint, teacher.describe);
       labels = new TeacherLabels(cache, teacher.fingerprint, config.noTeacher ? null : teacher, C, {
         temperature: config.temperature, k: config.k, noTeacher: config.noTeacher, onMiss: env.onMiss,

@@ -196,6 +196,7 @@ class HostTeacher implements Teacher {
       size: runSize ?? 'dynamic',
       batch: backend.fixedBatch ?? 'dynamic',
       classes: [...classes],
+      weights: backend.weightsHash,
       fingerprint: this.fingerprint,
     };
   }

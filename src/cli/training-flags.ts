@@ -14,7 +14,7 @@ export const trainingFlags = {
   epochs: Flags.integer({ description: 'Passes over the data (default 10 when --steps is not given).', min: 1 }),
   steps: Flags.integer({ description: 'Optimizer steps (instead of --epochs).', min: 1 }),
   'batch-size': Flags.integer({ description: 'Images per step.', default: 8, min: 1 }),
-  crop: Flags.integer({ description: 'Training crop size (square; a multiple of the model\'s size multiple).', default: 128, min: 8 }),
+  crop: Flags.integer({ description: 'Training crop size (square; a multiple of the model\'s size multiple). Default 128, or the images\' size when they are smaller.', min: 8, helpGroup: 'AUGMENTATION' }),
   lr: Flags.string({ description: 'Peak learning rate.', default: '1e-3' }),
   optimizer: Flags.string({ description: 'Optimizer.', options: ['adamw', 'sgd'], default: 'adamw' }),
   'weight-decay': Flags.string({ description: 'Weight decay (decoupled for AdamW).', default: '1e-4' }),
@@ -35,7 +35,14 @@ export const trainingFlags = {
   'warmup-steps': Flags.integer({ description: 'Linear warm-up steps (default 5% of the run).', min: 0 }),
   'eval-every': Flags.integer({ description: 'Validate every N steps (default: 5 times per run).', min: 1 }),
   'checkpoint-every': Flags.integer({ description: 'Checkpoint every N steps (default: 10 times per run).', min: 1 }),
-  augment: Flags.string({ description: 'Augmentation preset.', options: ['default', 'strong', 'none'], default: 'default' }),
+  augment: Flags.string({ description: 'Augmentation preset, a shorthand the flags below override: default = scale 0.5,2, flip 0.5, brightness/contrast/saturation 0.2; strong = scale 0.5,2, flip 0.5, jitter 0.5, grayscale 0.2, blur 0.5; none = no augmentation.', options: ['default', 'strong', 'none'], default: 'default', helpGroup: 'AUGMENTATION' }),
+  scale: Flags.string({ description: 'Random scale range before the crop, LO,HI (e.g. 0.75,1.25), or none.', helpGroup: 'AUGMENTATION' }),
+  flip: Flags.string({ description: 'Probability of a horizontal flip.', helpGroup: 'AUGMENTATION' }),
+  brightness: Flags.string({ description: 'Brightness jitter: factor in [1 − b, 1 + b].', helpGroup: 'AUGMENTATION' }),
+  contrast: Flags.string({ description: 'Contrast jitter: factor in [1 − c, 1 + c].', helpGroup: 'AUGMENTATION' }),
+  saturation: Flags.string({ description: 'Saturation jitter: factor in [1 − s, 1 + s].', helpGroup: 'AUGMENTATION' }),
+  grayscale: Flags.string({ description: 'Probability of turning the image gray.', helpGroup: 'AUGMENTATION' }),
+  blur: Flags.string({ description: 'Probability of a Gaussian blur (σ 0.1–2 px).', helpGroup: 'AUGMENTATION' }),
   seed: Flags.integer({ description: 'Seed for initialisation, shuffling and augmentation.', default: 0 }),
   'skip-bad': Flags.boolean({ description: 'Skip unreadable or inconsistent items (with a count) instead of stopping.', default: false }),
   'cache-images': Flags.boolean({ description: 'Keep decoded images in memory (small data sets).', default: false }),
@@ -43,7 +50,7 @@ export const trainingFlags = {
 };
 
 /** Flags given as strings because they are real numbers (oclif has integer flags only). */
-export const NUMERIC_FLAGS = ['lr', 'weight-decay', 'ce-weight', 'jml-weight', 'label-smoothing', 'bls-epsilon', 'width', 'temperature', 'label-weight', 'teacher-weight', 'threshold', 'unlabeled-ratio', 'ema', 'unlabeled-weight', 'collapse-share', 'cutmix', 'class-threshold'];
+export const NUMERIC_FLAGS = ['flip', 'brightness', 'contrast', 'saturation', 'grayscale', 'blur', 'lr', 'weight-decay', 'ce-weight', 'jml-weight', 'label-smoothing', 'bls-epsilon', 'width', 'temperature', 'label-weight', 'teacher-weight', 'threshold', 'unlabeled-ratio', 'ema', 'unlabeled-weight', 'collapse-share', 'cutmix', 'class-threshold'];
 
 /**
  * Defaults < --config file < flags typed on the command line; numbers parsed, unknown config keys refused.

@@ -33,6 +33,7 @@ import type { Objective, TensorBatch } from '../engine/step.js';
 import type { Random } from '../random.js';
 import type { Teacher } from '../teachers/index.js';
 import { openRecipeTeacher, TEACHER_PREPROCESSING_KEYS } from './distill.js';
+import { resolveAugmentation } from './augmentation.js';
 import {
   launchTraining, lossWeights, loaderSource, openRecipeData, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
   type RecipeEnv, type TrainConfig,
@@ -380,14 +381,14 @@ export class CollapseGuard {
 
 /** Options of the unlabeled loader: the run's geometry without photometric jitter (the weak view) + a strong view. */
 function unlabeledViews(c: SslConfig): { augment: { scale: [number, number] | false; flip: number } | false; strongView: PhotometricOptions } {
-  const geometry = AUGMENT_PRESETS[c.augment] as { scale: readonly [number, number] | false; flip: number };
+  const geometry = resolveAugmentation(c) || { scale: false as const, flip: 0 };
   const scale: [number, number] | false = geometry.scale ? [geometry.scale[0], geometry.scale[1]] : false;
   const p = AUGMENT_PRESETS[c.strongAug] as PhotometricOptions;
   const strongView: PhotometricOptions = {
     brightness: p.brightness, contrast: p.contrast, saturation: p.saturation, grayscale: p.grayscale,
     blur: p.blur ? { p: p.blur.p, sigma: [p.blur.sigma[0], p.blur.sigma[1]] } : false,
   };
-  return { augment: { scale, flip: geometry.flip }, strongView };
+  return { augment: { scale, flip: geometry.flip ?? 0 }, strongView };
 }
 
 function checkSslConfig(c: SslConfig): void {

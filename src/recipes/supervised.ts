@@ -5,7 +5,8 @@
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createModel } from '../../models/registry.js';
+import { createModel, sizeMultiple } from '../../models/registry.js';
+import { AUGMENTATION_KEYS, defaultCrop, resolveAugmentation, smallestImageSize, type Augmentation, type AugmentationConfig } from './augmentation.js';
 import type { SegModel } from '../../models/base.js';
 import { IMAGENET_NORMALIZATION } from '../augment/normalize.js';
 import type { AugmentPreset } from '../augment/augment.js';
@@ -54,6 +55,14 @@ export interface TrainConfig {
   evalEvery?: number;
   checkpointEvery?: number;
   augment: AugmentPreset | 'none';
+  /** Overrides of the preset's values (see {@link resolveAugmentation}); undefined: the preset's. */
+  scale?: AugmentationConfig['scale'];
+  flip?: number;
+  brightness?: number;
+  contrast?: number;
+  saturation?: number;
+  grayscale?: number;
+  blur?: number;
   skipBad: boolean;
   cacheImages: boolean;
   resume: boolean;
@@ -64,7 +73,8 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   model: 'unet-lite',
   out: '',
   batchSize: 8,
-  crop: 128,
+  /** 0: DEFAULT_CROP, or the images' size when they are smaller (resolved when the data is opened). */
+  crop: 0,
   lr: 1e-3,
   optimizer: 'adamw',
   weightDecay: 1e-4,
@@ -87,7 +97,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   resume: false,
 };
 
-export const TRAIN_KEYS = Object.keys({ ...TRAIN_DEFAULTS, val: 0, epochs: 0, steps: 0, numClasses: 0, ignoreIndex: 0, warmupSteps: 0, evalEvery: 0, checkpointEvery: 0 });
+export const TRAIN_KEYS = [...Object.keys({ ...TRAIN_DEFAULTS, val: 0, epochs: 0, steps: 0, numClasses: 0, ignoreIndex: 0, warmupSteps: 0, evalEvery: 0, checkpointEvery: 0 }), ...AUGMENTATION_KEYS];
 
 /** Loss weights and JML options for a config; a model without an aux head puts the aux weight on its main head. */
 export function lossWeights(c: Pick<TrainConfig, 'loss' | 'ceWeight' | 'jmlWeight' | 'jmlReduction' | 'activeClasses' | 'aux'>, ignoreIndex: number): LossWeights {
@@ -117,7 +127,7 @@ export function checkConfig(c: TrainConfig): void {
   if (!c.data) throw new SoftsegError('--data is required (a folder with images/ and masks/)');
   if (!c.out) throw new SoftsegError('--out is required (the run directory)');
   positiveInt(c.batchSize, 'batch-size');
-  positiveInt(c.crop, 'crop');
+  if (c.crop !== 0) positiveInt(c.crop, 'crop');
   positiveInt(c.steps, 'steps');
   positiveInt(c.epochs, 'epochs');
   positiveInt(c.accumulate, 'accumulate');
@@ -158,10 +168,10 @@ export interface RecipeEnv {
 }
 
 /** Builds a loader-backed batch source starting at a step. */
-export function loaderSource(ds: Dataset, c: Pick<TrainConfig, 'batchSize' | 'crop' | 'seed' | 'augment' | 'cacheImages'>, startStep: number, extra: Partial<LoaderOptions> = {}): Loader {
+export function loaderSource(ds: Dataset, c: Pick<TrainConfig, 'batchSize' | 'crop' | 'seed' | 'cacheImages'> & AugmentationConfig, startStep: number, extra: Partial<LoaderOptions> = {}): Loader {
   return createLoader(ds, {
     batchSize: c.batchSize, crop: c.crop, seed: c.seed, startStep,
-    augment: c.augment === 'none' ? false : c.augment, cacheImages: c.cacheImages, workers: defaultWorkerThreads(), ...extra,
+    augment: resolveAugmentation(c), cacheImages: c.cacheImages, workers: defaultWorkerThreads(), ...extra,
   });
 }
 
@@ -190,7 +200,7 @@ export async function launchTraining(args: {
     const stepsPerEpoch = Math.floor(args.epochItems / config.batchSize);
     if (stepsPerEpoch < 1) throw new SoftsegError(`batch size ${config.batchSize} is larger than the data set (${args.epochItems} images)`, { file: ds.root });
     const steps = config.steps ?? (config.epochs ?? 10) * stepsPerEpoch;
-    const effective: TrainConfig = { ...config, steps, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex };
+    const effective: TrainConfig & { augmentation: Augmentation | 'none' } = { ...config, steps, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex, augmentation: resolveAugmentation(config) || 'none' };
     await mkdir(config.out, { recursive: true });
     await writeFile(join(config.out, 'config.json'), JSON.stringify(effective, null, 2));
     const metadata = {
@@ -227,7 +237,11 @@ export async function launchTraining(args: {
 /** Validates the common options and opens the training and validation sets. */
 export async function openRecipeData(config: TrainConfig, env: RecipeEnv): Promise<{ ds: Dataset; val: Dataset | null; warnings: string[] }> {
   checkConfig(config);
+  resolveAugmentation(config); // bad values fail before the data is read
   const { ds, warnings } = await openValidated(config.data, config);
+  const { crop, note } = defaultCrop(config.crop, config.crop > 0 ? null : await smallestImageSize(ds), sizeMultiple(config.model, { numClasses: ds.numClasses }));
+  config.crop = crop;
+  if (note) env.onWarning?.(note);
   const val = config.val ? await openValidated(config.val, { ...config, numClasses: config.numClasses ?? ds.numClasses }) : null;
   if (val) warnings.push(...val.warnings);
   for (const w of warnings) env.onWarning?.(w);

@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../src/errors.js';
 import { batchNormalization } from './batch-norm.js';
+import { convInitializer, depthwiseInitializer, biasInitializer, type Initializer } from './init.js';
 import { AtrousConv2D } from './layers.js';
 
 /** Options every architecture accepts (the same constructor vocabulary for all). */
@@ -90,19 +91,14 @@ export function deriveSeed(seed: number, index: number): number {
   return (h ^ (h >>> 16)) & 0x7fffffff;
 }
 
-type Initializer = ReturnType<typeof tf.initializers.heNormal>;
-
-/** He-normal initializer for depthwise kernels [k, k, cin, multiplier] (fan-in = k·k·multiplier). */
-export function depthwiseHeNormal(seed?: number): Initializer {
-  return tf.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'truncatedNormal', seed });
-}
 type SymbolicOrArray = tf.SymbolicTensor | tf.SymbolicTensor[];
 const apply1 = (layer: tf.layers.Layer, x: SymbolicOrArray): tf.SymbolicTensor => layer.apply(x) as tf.SymbolicTensor;
 
 /**
  * Builds the zoo's layer patterns with deterministic names and seeds. Convolutions followed by batch
- * norm have no bias and a He-normal kernel; classifiers (1×1 heads) have a Glorot-uniform kernel and a
- * bias. Batch norm uses momentum 0.9 and epsilon 1e-5 (PyTorch's defaults).
+ * norm have no bias; classifiers (1×1 heads) have a bias. Every kernel and bias starts as PyTorch's defaults
+ * would ({@link convInitializer}, {@link biasInitializer}). Batch norm uses momentum 0.9 and epsilon 1e-5
+ * (PyTorch's defaults).
  */
 export class LayerBuilder {
   private initIndex = 0;
@@ -123,20 +119,24 @@ export class LayerBuilder {
     return this.seed === undefined ? undefined : deriveSeed(this.seed, i);
   }
 
-  heNormal(): Initializer {
-    return tf.initializers.heNormal({ seed: this.nextSeed() });
+  /** A convolution kernel's initialiser ({@link convInitializer}). */
+  convInit(): Initializer {
+    return convInitializer(this.nextSeed());
   }
 
-  /**
-   * He-normal for a depthwise kernel [k, k, cin, 1]: its true fan-in is k·k, which TF.js's fan
-   * computation reports as fan-out (it would take k·k·cin as fan-in and shrink activations by √cin).
-   */
-  depthwiseHeNormal(): Initializer {
-    return depthwiseHeNormal(this.nextSeed());
+  /** A depthwise kernel's initialiser ({@link depthwiseInitializer}). */
+  depthwiseInit(): Initializer {
+    return depthwiseInitializer(this.nextSeed());
   }
 
-  glorotUniform(): Initializer {
-    return tf.initializers.glorotUniform({ seed: this.nextSeed() });
+  /** A classifier's kernel initialiser. */
+  classifierInit(): Initializer {
+    return convInitializer(this.nextSeed());
+  }
+
+  /** A bias initialiser for a layer with `fanIn` inputs ({@link biasInitializer}). */
+  biasInit(fanIn: number): Initializer {
+    return biasInitializer(fanIn, this.nextSeed());
   }
 
   bnRelu(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
@@ -154,7 +154,7 @@ export class LayerBuilder {
       y = apply1(new AtrousConv2D({ filters, kernelSize: kernel, rate, useBias: false, seed: this.nextSeed(), name: `${name}_conv` }), x);
     } else {
       y = apply1(
-        tf.layers.conv2d({ filters, kernelSize: kernel, strides: opts.strides ?? 1, padding: 'same', useBias: false, kernelInitializer: this.heNormal(), name: `${name}_conv` }),
+        tf.layers.conv2d({ filters, kernelSize: kernel, strides: opts.strides ?? 1, padding: 'same', useBias: false, kernelInitializer: this.convInit(), name: `${name}_conv` }),
         x,
       );
     }
@@ -170,7 +170,7 @@ export class LayerBuilder {
       y = apply1(new AtrousConv2D({ filters: 0, kernelSize: 3, rate, depthwise: true, useBias: false, seed: this.nextSeed(), name: `${name}_dw` }), x);
     } else {
       y = apply1(
-        tf.layers.depthwiseConv2d({ kernelSize: 3, strides: opts.strides ?? 1, padding: 'same', useBias: false, depthwiseInitializer: this.depthwiseHeNormal(), name: `${name}_dw` }),
+        tf.layers.depthwiseConv2d({ kernelSize: 3, strides: opts.strides ?? 1, padding: 'same', useBias: false, depthwiseInitializer: this.depthwiseInit(), name: `${name}_dw` }),
         x,
       );
     }
@@ -195,8 +195,10 @@ export class LayerBuilder {
 
   /** 1×1 classifier with bias (logits). */
   classifier(x: tf.SymbolicTensor, numClasses: number, name: string): tf.SymbolicTensor {
+    const fanIn = x.shape[3] ?? 1;
+    const kernelInitializer = this.classifierInit();
     return apply1(
-      tf.layers.conv2d({ filters: numClasses, kernelSize: 1, padding: 'same', useBias: true, kernelInitializer: this.glorotUniform(), name }),
+      tf.layers.conv2d({ filters: numClasses, kernelSize: 1, padding: 'same', useBias: true, kernelInitializer, biasInitializer: this.biasInit(fanIn), name }),
       x,
     );
   }

@@ -42,7 +42,7 @@ export const deeplabv3: Architecture = {
     let pool = tf.layers.globalAveragePooling2d({ name: 'aspp_pool_gap' }).apply(x) as tf.SymbolicTensor;
     pool = tf.layers.reshape({ targetShape: [1, 1, b.ch(128)], name: 'aspp_pool_reshape' }).apply(pool) as tf.SymbolicTensor;
     pool = tf.layers
-      .conv2d({ filters: c, kernelSize: 1, useBias: true, activation: 'relu', kernelInitializer: b.heNormal(), name: 'aspp_pool_conv' })
+      .conv2d({ filters: c, kernelSize: 1, useBias: true, activation: 'relu', kernelInitializer: b.convInit(), name: 'aspp_pool_conv' })
       .apply(pool) as tf.SymbolicTensor;
     branches.push(new BroadcastLike({ name: 'aspp_pool_broadcast' }).apply([pool, x]) as tf.SymbolicTensor);
 

@@ -1,5 +1,6 @@
 // The model zoo's public surface (re-exported by src/index.ts).
-export { scaleChannels, deriveSeed, depthwiseHeNormal, LayerBuilder, withoutAux } from './base.js';
+export { scaleChannels, deriveSeed, LayerBuilder, withoutAux } from './base.js';
+export { convInitializer, depthwiseInitializer, biasInitializer } from './init.js';
 export type { Architecture, ArchitectureOutputs, ModelOptions, ResolvedOptions, SegModel, SegOutputs } from './base.js';
 export { createModel, listModels, modelInfo, sizeMultiple, getArchitecture, countMultiplyAdds } from './registry.js';
 export type { ModelInfo } from './registry.js';

@@ -4,6 +4,7 @@
 // broadcast to a spatial size only known at run time. Both are registered with tf.serialization on
 // import, so any model.json that uses them loads once this module has been imported (in a browser too).
 import * as tf from '@tensorflow/tfjs';
+import { convInitializer, depthwiseInitializer } from './init.js';
 
 type Shape = (number | null)[];
 
@@ -18,7 +19,7 @@ export interface AtrousConv2DConfig {
   /** Depthwise (one filter per input channel, multiplier 1) instead of a full convolution. */
   depthwise?: boolean;
   useBias?: boolean;
-  /** Seed of the He-normal kernel initializer; absent = unseeded. */
+  /** Seed of the kernel initializer (the zoo's, models/init.ts); absent = unseeded. */
   seed?: number | null;
   name?: string;
   trainable?: boolean;
@@ -60,10 +61,8 @@ export class AtrousConv2D extends tf.layers.Layer {
     if (cin == null) throw new Error('AtrousConv2D: the channel dimension of the input must be known');
     const k = this.kernelSize;
     const seed = this.seed ?? undefined;
-    // Depthwise: fan-in is k·k, which TF.js's fan computation for [k, k, cin, 1] calls fan-out.
-    const init = this.depthwise
-      ? tf.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'truncatedNormal', seed })
-      : tf.initializers.heNormal({ seed });
+    // The zoo's initialisers (models/base.ts); depthwise fan-in is k·k, which TF.js calls fan-out for [k, k, cin, 1].
+    const init = this.depthwise ? depthwiseInitializer(seed) : convInitializer(seed);
     this.kernel = this.addWeight('kernel', this.depthwise ? [k, k, cin, 1] : [k, k, cin, this.filters], 'float32', init);
     if (this.useBias) this.bias = this.addWeight('bias', [this.depthwise ? cin : this.filters], 'float32', tf.initializers.zeros());
     this.built = true;

@@ -1,0 +1,465 @@
+"""The PyTorch twin of softseg's recipes (bench-only; Debian's python3-torch).
+
+Two sides, chosen by --side:
+  mirror  every choice softseg makes: TF 'same' padding (stride-2 convs pad bottom/right), TF.js's
+          legacy bilinear upsampling (src = dst * in/out, no half-pixel offset), He-normal (truncated)
+          initialisers with a Glorot-uniform classifier, weight decay on conv kernels only — to find
+          implementation differences;
+  plain   what a PyTorch user writes without thinking: symmetric padding, F.interpolate(align_corners=
+          False), torch's default initialisers, AdamW decaying every parameter.
+
+Commands
+  check FILE            load the weights and batches bench/parity/trajectory.ts wrote, run the same steps on
+                        the mirror model and print the relative differences (losses, first-step gradients,
+                        final weights)
+  train --data D ...    train a student on a softseg data folder and print one JSON line (see train())
+"""
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# ---------------------------------------------------------------------------------------------- layers
+
+
+def tf_same_pad(size, k, s, d=1):
+    """TensorFlow 'same' padding for one axis: (before, after); the extra pixel goes after."""
+    eff = (k - 1) * d + 1
+    out = -(-size // s)
+    total = max((out - 1) * s + eff - size, 0)
+    return total // 2, total - total // 2
+
+
+class Conv(nn.Module):
+    """Conv2d with either TF 'same' padding (mirror) or PyTorch's symmetric k//2 padding (plain)."""
+
+    def __init__(self, cin, cout, k, stride=1, groups=1, bias=False, tf_pad=True):
+        super().__init__()
+        self.k, self.stride, self.tf_pad = k, stride, tf_pad
+        self.conv = nn.Conv2d(cin, cout, k, stride=stride, groups=groups, bias=bias, padding=0 if tf_pad else k // 2)
+
+    def forward(self, x):
+        if self.tf_pad and self.k > 1:
+            t, b = tf_same_pad(x.shape[2], self.k, self.stride)
+            l, r = tf_same_pad(x.shape[3], self.k, self.stride)
+            x = F.pad(x, (l, r, t, b))
+        return self.conv(x)
+
+
+def legacy_matrix(n_in, n_out):
+    """TF.js resizeBilinear(alignCorners=false, halfPixelCenters=false) as an [n_out, n_in] matrix."""
+    m = np.zeros((n_out, n_in), np.float32)
+    scale = n_in / n_out
+    for i in range(n_out):
+        src = i * scale
+        lo = min(int(math.floor(src)), n_in - 1)
+        hi = min(lo + 1, n_in - 1)
+        f = src - lo
+        m[i, lo] += 1 - f
+        m[i, hi] += f
+    return torch.from_numpy(m)
+
+
+class Up(nn.Module):
+    def __init__(self, factor, legacy):
+        super().__init__()
+        self.factor, self.legacy = factor, legacy
+        self._cache = {}
+
+    def forward(self, x):
+        if not self.legacy:
+            return F.interpolate(x, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        h, w = x.shape[2], x.shape[3]
+        key = (h, w)
+        if key not in self._cache:
+            self._cache[key] = (legacy_matrix(h, h * self.factor), legacy_matrix(w, w * self.factor))
+        mh, mw = (m.to(x.dtype) for m in self._cache[key])
+        return torch.einsum("oh,nchw,pw->ncop", mh, x, mw)
+
+
+def bn(c):
+    return nn.BatchNorm2d(c, eps=1e-5, momentum=0.1)  # = TF.js momentum 0.9
+
+
+class ConvBnRelu(nn.Module):
+    def __init__(self, cin, cout, k=3, stride=1, groups=1, tf_pad=True):
+        super().__init__()
+        self.conv = Conv(cin, cout, k, stride, groups, False, tf_pad)
+        self.bn = bn(cout)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class MobileUNet(nn.Module):
+    """models/mobile-unet.ts: conv3x3 s2 stem 16, depthwise-separable blocks 16->32, 32->64 s2, 64->64,
+    64->128 s2, 128->128 x2, 1x1 classifier at stride 8, bilinear x8 up."""
+
+    def __init__(self, num_classes, tf_pad=True, legacy_up=True):
+        super().__init__()
+        self.names = []  # (softseg layer prefix, module) for weight exchange
+        self.stem = ConvBnRelu(3, 16, 3, 2, tf_pad=tf_pad)
+        self.names.append(("stem", self.stem))
+        blocks = []
+        for i, (cin, cout, s) in enumerate([(16, 32, 1), (32, 64, 2), (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1)], 1):
+            dw = ConvBnRelu(cin, cin, 3, s, groups=cin, tf_pad=tf_pad)
+            pw = ConvBnRelu(cin, cout, 1, tf_pad=tf_pad)
+            blocks += [dw, pw]
+            self.names += [(f"block{i}_dw", dw), (f"block{i}_pw", pw)]
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Conv2d(128, num_classes, 1, bias=True)
+        self.up = Up(8, legacy_up)
+
+    def forward(self, x):
+        return self.up(self.head(self.blocks(self.stem(x))))
+
+
+def create_model(name, num_classes, side, pad=None, up=None):
+    """pad: 'tf' | 'sym', up: 'legacy' | 'half'; None = the side's choice."""
+    mirror = side == "mirror"
+    tf_pad = (pad or ("tf" if mirror else "sym")) == "tf"
+    legacy = (up or ("legacy" if mirror else "half")) == "legacy"
+    if name == "mobile-unet":
+        return MobileUNet(num_classes, tf_pad=tf_pad, legacy_up=legacy)
+    raise SystemExit(f"twin: no model {name}")
+
+
+# ------------------------------------------------------------------------------------ weight exchange
+
+
+def tf_to_torch(name, arr, shape):
+    t = torch.tensor(np.asarray(arr, np.float32).reshape(shape))
+    if name.endswith("depthwise_kernel"):  # [k,k,c,1] -> [c,1,k,k]
+        return t.permute(2, 3, 0, 1).contiguous()
+    if name.endswith("kernel"):  # [k,k,cin,cout] -> [cout,cin,k,k]
+        return t.permute(3, 2, 0, 1).contiguous()
+    return t
+
+
+def torch_to_tf(name, t):
+    if name.endswith("depthwise_kernel"):
+        return t.permute(2, 3, 0, 1)
+    if name.endswith("kernel"):
+        return t.permute(2, 3, 1, 0)
+    return t
+
+
+def param_map(model):
+    """softseg weight name -> torch tensor (parameter or BN buffer)."""
+    out = {}
+    for prefix, m in model.names:
+        kname = "depthwise_kernel" if prefix.endswith("_dw") else "kernel"
+        conv_name = prefix if prefix.endswith("_dw") else f"{prefix}_conv"
+        out[f"{conv_name}/{kname}"] = m.conv.conv.weight
+        out[f"{prefix}_bn/gamma"] = m.bn.weight
+        out[f"{prefix}_bn/beta"] = m.bn.bias
+        out[f"{prefix}_bn/moving_mean"] = m.bn.running_mean
+        out[f"{prefix}_bn/moving_variance"] = m.bn.running_var
+    out["logits/kernel"] = model.head.weight
+    out["logits/bias"] = model.head.bias
+    return out
+
+
+def load_softseg_weights(model, weights):
+    pm = param_map(model)
+    with torch.no_grad():
+        for name, w in weights.items():
+            pm[name].copy_(tf_to_torch(name, w["data"], w["shape"]))
+
+
+# ------------------------------------------------------------------------------------------- losses
+
+
+def jml(logits, labels, ignore_index=255, smooth=1.0, threshold=0.01):
+    """JML1 per batch with PRESENT classes, on hard labels (softseg's ce+jml default)."""
+    c = logits.shape[1]
+    keep = (labels != ignore_index).float().unsqueeze(1)
+    prob = torch.exp(F.log_softmax(logits, dim=1)) * keep
+    y = F.one_hot(labels.clamp(0, c - 1), c).permute(0, 3, 1, 2).float() * keep
+    cx, cy = prob.sum(dim=(0, 2, 3)), y.sum(dim=(0, 2, 3))
+    cd = (prob - y).abs().sum(dim=(0, 2, 3))
+    tp = (cx + cy - cd) / 2
+    fp, fn = cx - tp, cy - tp
+    active = (y.amax(dim=(0, 2, 3)) > threshold).float()
+    loss_c = 1 - (tp + smooth) / (tp + fp + fn + smooth)
+    return (loss_c * active).sum() / active.sum().clamp(min=1)
+
+
+def objective(kind, logits, labels, ignore_index=255):
+    ce = F.cross_entropy(logits, labels, ignore_index=ignore_index)
+    if kind == "ce":
+        return ce
+    return 0.25 * ce + 0.75 * jml(logits, labels, ignore_index)
+
+
+def make_optimizer(model, side, lr, weight_decay):
+    if side == "mirror":
+        decay = [p for p in model.parameters() if p.dim() == 4]
+        rest = [p for p in model.parameters() if p.dim() != 4]
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    else:
+        groups = [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+
+
+# -------------------------------------------------------------------------------------------- check
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+def check(path):
+    d = json.load(open(path))
+    torch.manual_seed(0)
+    n, s, c = d["batch"], d["size"], d["classes"]
+    model = create_model(d["model"], c, "mirror")
+    load_softseg_weights(model, d["initial"])
+    pm = param_map(model)
+    batches = [(torch.tensor(np.asarray(b["images"], np.float32).reshape(n, s, s, 3)).permute(0, 3, 1, 2).contiguous(),
+                torch.tensor(np.asarray(b["labels"], np.int64).reshape(n, s, s))) for b in d["batches"]]
+    # first-step gradients (BN state restored after)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    model.zero_grad()
+    objective(d["loss"], model(batches[0][0]), batches[0][1]).backward()
+    worst = []
+    for name, g in d["grad0"].items():
+        tg = torch_to_tf(name, pm[name].grad).detach().numpy()
+        worst.append((rel(g, tg), name))
+    worst.sort(reverse=True)
+    print("first-step gradient, max |Δ|/max|g| per variable (worst 5):")
+    for r, name in worst[:5]:
+        print(f"  {name:32s} {r:.2e}")
+    model.load_state_dict(state)
+    opt = make_optimizer(model, "mirror", d["lr"], d["weightDecay"])
+    losses = []
+    for x, y in batches:
+        opt.zero_grad(set_to_none=True)
+        loss = objective(d["loss"], model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    print("step  softseg    twin       rel")
+    for i, (a, b) in enumerate(zip(d["losses"], losses)):
+        print(f"{i:4d}  {a:.6f}  {b:.6f}  {abs(a - b) / abs(b):.1e}")
+    worst = sorted(((rel(w["data"], torch_to_tf(name, pm[name]).detach().numpy()), name) for name, w in d["final"].items()), reverse=True)
+    print(f"final weights after {len(batches)} steps, worst 5:")
+    for r, name in worst[:5]:
+        print(f"  {name:32s} {r:.2e}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- init, data, train
+
+
+def init_mirror(model):
+    """softseg's initialisers: He-normal (TF.js: truncated at 2σ, σ = √(2/fan)) for convs before BN, fan = k·k
+    for depthwise kernels; Glorot-uniform classifier kernel, zero bias."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d) and m is not model.head:
+                k = m.kernel_size[0] * m.kernel_size[1]
+                fan = k if m.groups > 1 else k * m.in_channels
+                w = torch.empty(m.weight.shape)
+                sd = math.sqrt(2.0 / fan)
+                nn.init.trunc_normal_(w, 0.0, sd, -2 * sd, 2 * sd)
+                m.weight.copy_(w)
+        fan_in, fan_out = model.head.in_channels, model.head.out_channels
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        model.head.weight.uniform_(-limit, limit)
+        model.head.bias.zero_()
+
+
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def load_split(root, labeled=True):
+    from PIL import Image
+    import os
+    names = sorted(os.listdir(os.path.join(root, "images")))
+    images = np.stack([np.asarray(Image.open(os.path.join(root, "images", n)).convert("RGB"), np.float32) / 255.0 for n in names])
+    images = (images - MEAN) / STD
+    masks = None
+    if labeled:
+        masks = np.stack([np.asarray(Image.open(os.path.join(root, "masks", os.path.splitext(n)[0] + ".png")), np.int64) for n in names])
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), None if masks is None else torch.from_numpy(masks)
+
+
+def colour_jitter(img, rng, b, c, s):
+    """brightness/contrast/saturation jitter on a normalised CHW image (in 0..1 space, as torchvision's)."""
+    x = img * torch.from_numpy(STD)[:, None, None] + torch.from_numpy(MEAN)[:, None, None]
+    if b > 0:
+        x = x * rng.uniform(1 - b, 1 + b)
+    if c > 0:
+        m = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).mean()
+        x = (x - m) * rng.uniform(1 - c, 1 + c) + m
+    if s > 0:
+        g = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
+        x = (x - g) * rng.uniform(1 - s, 1 + s) + g
+    x = x.clamp(0, 1)
+    return (x - torch.from_numpy(MEAN)[:, None, None]) / torch.from_numpy(STD)[:, None, None]
+
+
+def augment(img, mask, rng, crop, scale, flip, jitter):
+    """Random scale (bilinear image, nearest mask), pad bottom/right to the crop (image 0 = mean colour, mask
+    ignore), random crop, horizontal flip, optional colour jitter."""
+    if jitter:
+        img = colour_jitter(img, rng, *jitter)
+    h, w = img.shape[1:]
+    if scale:
+        s = rng.uniform(scale[0], scale[1])
+        sh, sw = max(1, round(h * s)), max(1, round(w * s))
+        img = F.interpolate(img[None], size=(sh, sw), mode="bilinear", align_corners=False)[0]
+        mask = F.interpolate(mask[None, None].float(), size=(sh, sw), mode="nearest")[0, 0].long()
+        h, w = sh, sw
+    if h < crop or w < crop:
+        ph, pw = max(crop - h, 0), max(crop - w, 0)
+        img = F.pad(img, (0, pw, 0, ph), value=0.0)
+        mask = F.pad(mask, (0, pw, 0, ph), value=255)
+        h, w = img.shape[1:]
+    y0, x0 = rng.randint(0, h - crop + 1), rng.randint(0, w - crop + 1)
+    img, mask = img[:, y0:y0 + crop, x0:x0 + crop], mask[y0:y0 + crop, x0:x0 + crop]
+    if flip and rng.random() < 0.5:
+        img, mask = img.flip(2), mask.flip(1)
+    return img, mask
+
+
+def lr_at(step, lr, total, warmup=None, ratio=0.1, power=0.9):
+    """softseg's schedule: linear warm-up from ratio·lr (5% of the run), then poly decay to 0."""
+    warmup = min(1000, int(0.05 * total)) if warmup is None else warmup
+    if step < warmup:
+        return lr * (ratio + (1 - ratio) * step / warmup)
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return lr * (1 - p) ** power
+
+
+@torch.no_grad()
+def evaluate(model, images, masks, num_classes, batch=50, bins=10):
+    model.eval()
+    conf = torch.zeros(num_classes, num_classes, dtype=torch.float64)
+    img_ious = []
+    bin_n, bin_acc, bin_conf = np.zeros(bins), np.zeros(bins), np.zeros(bins)
+    for i in range(0, len(images), batch):
+        p = F.softmax(model(images[i:i + batch]), dim=1)
+        cmax, pred = p.max(1)
+        y = masks[i:i + batch]
+        for n in range(len(y)):
+            valid = y[n] != 255
+            if valid.sum() == 0:
+                continue
+            t, q = y[n][valid], pred[n][valid]
+            cm = torch.bincount(t * num_classes + q, minlength=num_classes ** 2).reshape(num_classes, num_classes).double()
+            conf += cm
+            tp = cm.diag()
+            fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
+            present = cm.sum(1) > 0
+            img_ious.append((tp[present] / (tp + fp + fn)[present]).mean().item())
+            cv, ok = cmax[n][valid].numpy(), (q == t).numpy()
+            b = np.minimum((cv * bins).astype(int), bins - 1)
+            np.add.at(bin_n, b, 1)
+            np.add.at(bin_acc, b, ok)
+            np.add.at(bin_conf, b, cv)
+    tp = conf.diag()
+    union = conf.sum(0) + conf.sum(1) - tp
+    iou = tp[union > 0] / union[union > 0]
+    nz = bin_n > 0
+    ece = 100 * np.sum(np.abs(bin_acc[nz] - bin_conf[nz])) / bin_n.sum()
+    model.train()
+    return {"mIoUD": 100 * iou.mean().item(), "mIoUI": 100 * float(np.mean(img_ious)), "ECED": float(ece)}
+
+
+def train(a):
+    import random
+    import time
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    x_train, y_train = load_split(a.data)
+    x_val, y_val = load_split(a.val)
+    c = a.classes
+    model = create_model(a.model, c, a.side, a.pad, a.up)
+    if a.init == "mirror":
+        init_mirror(model)
+    opt = make_optimizer(model, a.side if a.decay == "auto" else ("mirror" if a.decay == "kernels" else "plain"), a.lr, a.weight_decay)
+    scale = None if a.scale == "none" else tuple(float(v) for v in a.scale.split(","))
+    jitter = None if a.jitter == "none" else tuple(float(v) for v in a.jitter.split(","))
+    crop = a.crop or x_train.shape[2]
+    n = len(x_train)
+    order, pos = [], 0
+    start = time.time()
+    losses = []
+    model.train()
+    for step in range(a.steps):
+        xs, ys = [], []
+        for _ in range(a.batch):
+            if pos >= len(order):
+                order, pos = list(range(n)), 0
+                rng.shuffle(order)
+            i = order[pos]
+            pos += 1
+            if scale or crop != x_train.shape[2] or a.flip:
+                xi, yi = augment(x_train[i], y_train[i], rng, crop, scale, a.flip, jitter)
+            else:
+                xi, yi = x_train[i], y_train[i]
+            xs.append(xi)
+            ys.append(yi)
+        x, y = torch.stack(xs), torch.stack(ys)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.lr, a.steps)
+        opt.zero_grad(set_to_none=True)
+        loss = objective(a.loss, model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    val = evaluate(model, x_val, y_val, c)
+    tr = evaluate(model, x_train, y_train, c)
+    return {"side": a.side, "init": a.init, "pad": a.pad, "up": a.up, "decay": a.decay, "lr": a.lr, "loss": a.loss, "seed": a.seed, "steps": a.steps, "val": val, "train": tr,
+            "lossLast": float(np.mean(losses[-50:])), "seconds": time.time() - start, "threads": torch.get_num_threads()}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pc = sub.add_parser("check")
+    pc.add_argument("file")
+    pc.add_argument("--threads", type=int, default=1)
+    pt = sub.add_parser("train")
+    pt.add_argument("--data", required=True)
+    pt.add_argument("--val", required=True)
+    pt.add_argument("--model", default="mobile-unet")
+    pt.add_argument("--classes", type=int, default=11)
+    pt.add_argument("--side", choices=["mirror", "plain"], default="plain")
+    pt.add_argument("--init", choices=["mirror", "torch"], default=None)
+    pt.add_argument("--pad", choices=["tf", "sym"], default=None)
+    pt.add_argument("--up", choices=["legacy", "half"], default=None)
+    pt.add_argument("--decay", choices=["auto", "kernels", "all"], default="auto")
+    pt.add_argument("--loss", choices=["ce", "ce+jml"], default="ce+jml")
+    pt.add_argument("--steps", type=int, default=2500)
+    pt.add_argument("--batch", type=int, default=8)
+    pt.add_argument("--lr", type=float, default=1e-3)
+    pt.add_argument("--weight-decay", type=float, default=1e-2)
+    pt.add_argument("--crop", type=int, default=0)
+    pt.add_argument("--scale", default="none", help="lo,hi or none")
+    pt.add_argument("--flip", action="store_true")
+    pt.add_argument("--jitter", default="none", help="brightness,contrast,saturation or none")
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    if a.cmd == "check":
+        return check(a.file)
+    if a.init is None:
+        a.init = "mirror" if a.side == "mirror" else "torch"
+    print("@@TWIN " + json.dumps(train(a)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

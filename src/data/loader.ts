@@ -172,12 +172,10 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
   let nextStep = Math.max(0, Math.floor(options.startStep ?? 0));
   let scheduledUpTo = nextStep; // first step not yet scheduled
   let closed = false;
-  // Settles a next() that is still waiting when close() is called (cleared queue jobs never settle).
-  let signalClosed: (err: Error) => void = () => undefined;
-  const whenClosed = new Promise<never>((_, reject) => {
-    signalClosed = reject;
-  });
-  whenClosed.catch(() => undefined);
+  // Rejects a next() that is still waiting when close() is called (cleared queue jobs never settle). One waiter
+  // per call, dropped when it settles: racing every batch against one long-lived "closed" promise would hang a
+  // reaction on it per step, each holding its settled batch until close() (~ a batch of memory per step).
+  const waiters = new Set<(err: Error) => void>();
 
   const st = { batches: 0, waitMs: 0, firstCall: -1, lastReturn: -1, decodeMs: 0, augmentMs: 0, samples: 0, maxInFlight: 0 };
 
@@ -315,9 +313,15 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
       if (!pending.has(step)) schedule(scheduledUpTo++);
       const p = pending.get(step)!;
       let batch: Batch;
+      let reject: (err: Error) => void = () => undefined;
       try {
-        batch = await Promise.race([p, whenClosed]);
+        batch = await new Promise<Batch>((res, rej) => {
+          reject = rej;
+          waiters.add(rej);
+          p.then(res, rej);
+        });
       } finally {
+        waiters.delete(reject);
         pending.delete(step);
       }
       if (closed) throw new Error('loader is closed');
@@ -331,7 +335,8 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
     },
     async close(): Promise<void> {
       closed = true;
-      signalClosed(new Error('loader is closed'));
+      for (const rej of waiters) rej(new Error('loader is closed'));
+      waiters.clear();
       queue.clear();
       await queue.onIdle();
       pending.clear();

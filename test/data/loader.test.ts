@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLoader, generateShapesDataset, openDataset, type Batch, type Dataset, type LoaderOptions } from '../../src/data/index.js';
 import { repoRoot } from '../helpers/backend.js';
+import { collectGarbage } from '../helpers/memory.js';
 
 let tmp: string;
 let ds: Dataset;
@@ -86,6 +87,20 @@ describe('createLoader', () => {
     await busy.close();
     await waiting;
     assert.throws(() => createLoader(ds, { batchSize: 21, crop: 16 }), /larger than the data set/);
+  });
+
+  it('holds no batch it has returned: each can be collected while the loader is still open', async () => {
+    // Issue 13 §2: a long-lived promise raced against every batch kept each returned batch reachable until
+    // close() — memory grew by a batch per step for the whole run.
+    const loader = createLoader(ds, { batchSize: 4, crop: 16, seed: 3, prefetch: 2 });
+    const refs: WeakRef<Float32Array>[] = [];
+    for (let i = 0; i < 12; i++) refs.push(new WeakRef((await loader.next()).images));
+    await sleep(0);
+    collectGarbage();
+    collectGarbage();
+    const alive = refs.filter((r) => r.deref() !== undefined).length;
+    await loader.close();
+    assert.equal(alive, 0, `${alive} of 12 returned batches are still reachable from the open loader`);
   });
 
   it('lets the process exit after close()', async () => {

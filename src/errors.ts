@@ -9,13 +9,16 @@ export class SoftsegError extends Error {
   readonly hint?: string;
   /** Process exit code the CLI uses for this error. */
   readonly exitCode: number;
+  /** One line per underlying problem (e.g. each bad file of a data set), printed before the summary line. */
+  readonly details?: string[];
 
-  constructor(message: string, options: { file?: string; hint?: string; exitCode?: number; cause?: unknown } = {}) {
+  constructor(message: string, options: { file?: string; hint?: string; exitCode?: number; cause?: unknown; details?: string[] } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SoftsegError';
     this.file = options.file;
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? 1;
+    if (options.details) this.details = options.details;
   }
 
   /** One line for a terminal: `file: message (hint)`. */

@@ -36,7 +36,10 @@ export abstract class SoftsegCommand extends Command {
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
-    if (err instanceof SoftsegError) failOneLine(this, err.oneLine(), err.exitCode);
+    if (err instanceof SoftsegError) {
+      for (const line of err.details ?? []) process.stderr.write(`${line.replace(/\s*\n\s*/g, ' ')}\n`);
+      failOneLine(this, err.oneLine(), err.exitCode);
+    }
     return super.catch(err);
   }
 }

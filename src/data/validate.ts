@@ -1,6 +1,7 @@
-// Validating a data set before training: every file is checked (image headers via sharp, masks decoded in full
-// for their values), in parallel, with the per-file facts cached by (path, size, mtime, ctime) under
-// `<root>/.softseg/validation.json` so a second run over an unchanged set only stats files.
+// Validating a data set before any work: every file is checked (images and masks decoded in full, so a truncated
+// or corrupt file is found here and not 45 steps into training), in parallel, with the per-file facts cached by
+// (path, size, mtime, ctime) under `<root>/.softseg/validation.json` so a second run over an unchanged set only
+// stats files. `checkedDataset` turns the problems into one error (a line per problem) or, with skipBad, drops them.
 import { readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import PQueue from 'p-queue';
@@ -15,8 +16,10 @@ export interface ValidateOptions {
   concurrency?: number;
   /** Use and update the cache file (default true). */
   cache?: boolean;
-  /** Decode every image in full instead of reading its header (slower; finds truncated files). */
+  /** Decode every image in full (default true: finds truncated and corrupt files); false reads headers only. */
   deep?: boolean;
+  /** Report images whose channel count differs from most (default true; training needs one input kind). */
+  channels?: boolean;
 }
 
 export interface ValidationReport {
@@ -115,7 +118,7 @@ function channelWord(c: number): string {
 export async function validateDataset(ds: Dataset, options: ValidateOptions = {}): Promise<ValidationReport> {
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const useCache = options.cache ?? true;
-  const deep = options.deep ?? false;
+  const deep = options.deep ?? true;
   const cachePath = join(ds.root, VALIDATION_CACHE);
   const maskKey = JSON.stringify(ds.palette ?? null);
   const old = useCache ? await readCache(cachePath, maskKey) : {};
@@ -202,7 +205,7 @@ export async function validateDataset(ds: Dataset, options: ValidateOptions = {}
       bad.add(item.id);
     }
   }
-  if (channelCounts.size > 1) {
+  if (channelCounts.size > 1 && options.channels !== false) {
     const total = [...channelCounts.values()].reduce((a, b) => a + b, 0);
     const [major, majorCount] = [...channelCounts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]!;
     for (const item of ds.items) {
@@ -256,4 +259,42 @@ export function dropBadItems(ds: Dataset, problems: DataProblem[]): Dataset {
     });
   }
   return { ...ds, items: keep, scanProblems: [], skipped: { count: dropped, problems } };
+}
+
+/** One line per problem: `file: reason`. */
+export function problemLines(problems: readonly DataProblem[]): string[] {
+  return problems.map((p) => `${p.file}: ${p.reason}`);
+}
+
+/** Every problem of a set as one error: a summary line, and a line per problem (printed before it). */
+export function dataProblemsError(problems: readonly DataProblem[], where: string, hint: string): SoftsegError {
+  return new SoftsegError(`${problems.length} problem(s) in ${where}`, { hint, details: problemLines(problems) });
+}
+
+/** What `checkedDataset` left out with skipBad: items dropped and the problems that made them drop. */
+export interface SkippedFiles {
+  count: number;
+  problems: DataProblem[];
+}
+
+/**
+ * Validates a set before any work: without skipBad every problem is one line of the error thrown; with it the
+ * items that have a problem drop out and come back in `skipped` (count and list). `where` names the set in
+ * messages, `hint` says what to do (e.g. which command's --skip-bad).
+ */
+export async function checkedDataset(
+  ds: Dataset, o: { skipBad: boolean; where: string; hint: string; channels?: boolean },
+): Promise<{ ds: Dataset; skipped: SkippedFiles }> {
+  const report = await validateDataset(ds, { channels: o.channels });
+  if (report.problems.length === 0) return { ds, skipped: { count: 0, problems: [] } };
+  if (!o.skipBad) throw dataProblemsError(report.problems, o.where, o.hint);
+  const kept = dropBadItems(ds, report.problems);
+  return { ds: kept, skipped: kept.skipped! };
+}
+
+/** Image files (absolute paths) under a folder as an unlabeled set, to validate with that folder's cache. */
+export function imageFileSet(root: string, paths: readonly string[]): Dataset {
+  return {
+    root, labeled: false, items: paths.map((p) => ({ id: p, image: p })), numClasses: 0, classNames: [], ignoreIndex: 255, scanProblems: [],
+  };
 }

@@ -7,7 +7,6 @@ import { resolve } from 'node:path';
 import { openCache, type TeacherCache } from '../cache/store.js';
 import { teacherOptionsFromFlags } from '../cli/teacher-flags.js';
 import { openTeacherForCache } from '../labeling/cached-teacher.js';
-import { openUnlabeled, type Dataset } from '../data/dataset.js';
 import type { Loader } from '../data/loader.js';
 import { SoftsegError } from '../errors.js';
 import { TeacherLabels } from '../labeling/teacher-labels.js';
@@ -15,7 +14,7 @@ import { kdObjective, type KdObjectiveOptions } from '../losses/objectives.js';
 import type { BatchSource, HostBatch } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import type { Teacher } from '../teachers/index.js';
-import { launchTraining, lossWeights, loaderSource, openRecipeData, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
+import { launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
 
 export interface DistillConfig extends TrainConfig {
   teacher: string;
@@ -128,10 +127,8 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
   if (!(config.temperature > 0)) throw new SoftsegError(`--temperature must be > 0, got ${config.temperature}`);
   if (!(config.unlabeledRatio >= 0 && config.unlabeledRatio < 1)) throw new SoftsegError(`--unlabeled-ratio must be in [0, 1), got ${config.unlabeledRatio}`);
   const { ds, val } = await openRecipeData(config, env);
-  const unlabeled: Dataset[] = [];
-  for (const dir of config.unlabeled) {
-    unlabeled.push(await openUnlabeled(dir, { numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex }));
-  }
+  // Unlabeled folders merged into one item list, validated like the labeled set.
+  const pool = await openUnlabeledPool(config.unlabeled, config, ds, env);
   const cache = openCache(config.cache);
   const teacher: Teacher = await openRecipeTeacher(config.teacher, cache, config, ds.numClasses, env.onWarning);
   try {
@@ -141,11 +138,6 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
       onCorrupt: (e) => env.onWarning?.(`${e.message}; relabelling`),
     });
     const softCache = labels.loaderSource();
-    // Unlabeled folders merged into one item list (ids prefixed so they stay unique).
-    const pool: Dataset | null = unlabeled.length === 0 ? null : {
-      ...unlabeled[0]!,
-      items: unlabeled.flatMap((u, i) => u.items.map((it) => ({ ...it, id: `${i}/${it.id}` }))),
-    };
     const nUnlabeled = pool ? Math.round(config.batchSize * config.unlabeledRatio) : 0;
     const nLabeled = config.batchSize - nUnlabeled;
     if (nLabeled < 1) throw new SoftsegError(`--unlabeled-ratio ${config.unlabeledRatio} leaves no labeled image in a batch of ${config.batchSize}`);

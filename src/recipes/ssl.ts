@@ -21,7 +21,6 @@ import { AUGMENT_PRESETS } from '../augment/augment.js';
 import type { PhotometricOptions } from '../augment/photometric.js';
 import { openCache } from '../cache/store.js';
 import { defaultWorkerThreads } from '../worker-pool.js';
-import { openUnlabeled, type Dataset } from '../data/dataset.js';
 import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
 import { randomFor } from '../data/seed.js';
 import { SoftsegError } from '../errors.js';
@@ -35,7 +34,7 @@ import type { Teacher } from '../teachers/index.js';
 import { openRecipeTeacher, TEACHER_PREPROCESSING_KEYS } from './distill.js';
 import { resolveAugmentation } from './augmentation.js';
 import {
-  launchTraining, lossWeights, loaderSource, openRecipeData, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
+  launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
   type RecipeEnv, type TrainConfig,
 } from './supervised.js';
 
@@ -454,9 +453,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
   const { ds, val } = await openRecipeData(config, env);
   const ignoreIndex = ds.ignoreIndex;
   const C = ds.numClasses;
-  const unlabeled: Dataset[] = [];
-  for (const dir of config.unlabeled) unlabeled.push(await openUnlabeled(dir, { numClasses: C, ignoreIndex }));
-  const pool: Dataset = { ...unlabeled[0]!, items: unlabeled.flatMap((u, i) => u.items.map((it) => ({ ...it, id: `${i}/${it.id}` }))) };
+  const pool = (await openUnlabeledPool(config.unlabeled, config, { numClasses: C, ignoreIndex }, env))!;
   const nU = Math.round(config.batchSize * config.unlabeledRatio);
   const nL = config.batchSize - nU;
   if (nU < 1 || nL < 1) throw new SoftsegError(`--unlabeled-ratio ${config.unlabeledRatio} with --batch-size ${config.batchSize} leaves ${nL} labeled and ${nU} unlabeled image(s) per batch; each needs at least one`);

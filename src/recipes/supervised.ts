@@ -10,9 +10,9 @@ import { AUGMENTATION_KEYS, defaultCrop, resolveAugmentation, smallestImageSize,
 import type { SegModel } from '../../models/base.js';
 import { IMAGENET_NORMALIZATION } from '../augment/normalize.js';
 import type { AugmentPreset } from '../augment/augment.js';
-import { openDataset, type Dataset } from '../data/dataset.js';
+import { openDataset, openUnlabeled, type Dataset } from '../data/dataset.js';
 import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
-import { validateDataset } from '../data/validate.js';
+import { checkedDataset, problemLines, type SkippedFiles } from '../data/validate.js';
 import { SoftsegError } from '../errors.js';
 import { hardLabelObjective, smoothedLabelObjective, type LossWeights } from '../losses/objectives.js';
 import type { ActiveClassesMode } from '../losses/jdt.js';
@@ -136,21 +136,34 @@ export function checkConfig(c: TrainConfig): void {
   if (c.bls && c.labelSmoothing > 0) throw new SoftsegError('--bls and --label-smoothing are alternatives; choose one');
 }
 
-/** Opens and validates a data set, failing with one line per problem unless skipBad. */
+/** The warnings of a --skip-bad run: the count, then each skipped file and why. */
+export function skippedWarnings(where: string, skipped: SkippedFiles): string[] {
+  if (skipped.count === 0 && skipped.problems.length === 0) return [];
+  return [`${where}: skipped ${skipped.count} bad item(s) (--skip-bad)`, ...problemLines(skipped.problems).map((l) => `skipped ${l}`)];
+}
+
+const TRAIN_SKIP_HINT = 'fix them, or pass --skip-bad to train without those items';
+
+/** Opens and validates a data set (every file decoded), failing with one line per problem unless skipBad. */
 export async function openValidated(dir: string, c: Pick<TrainConfig, 'numClasses' | 'ignoreIndex' | 'skipBad'>, labeled = true): Promise<{ ds: Dataset; warnings: string[] }> {
-  const ds = await openDataset(resolve(dir), { labeled, numClasses: c.numClasses, ignoreIndex: c.ignoreIndex, skipBad: c.skipBad });
-  const warnings: string[] = [];
-  if (c.skipBad) {
-    if (ds.skipped && ds.skipped.count > 0) warnings.push(`${dir}: skipped ${ds.skipped.count} bad item(s) (--skip-bad)`);
-    return { ds, warnings };
+  const opened = await openDataset(resolve(dir), { labeled, numClasses: c.numClasses, ignoreIndex: c.ignoreIndex });
+  const { ds, skipped } = await checkedDataset(opened, { skipBad: c.skipBad, where: dir, hint: TRAIN_SKIP_HINT });
+  return { ds, warnings: skippedWarnings(dir, skipped) };
+}
+
+/**
+ * Opens and validates the unlabeled folders of distill/ssl as one pool (ids prefixed by the folder's position
+ * so they stay unique), failing with one line per problem unless skipBad; null without folders.
+ */
+export async function openUnlabeledPool(dirs: readonly string[], c: Pick<TrainConfig, 'skipBad'>, classes: { numClasses: number; ignoreIndex: number }, env: RecipeEnv): Promise<Dataset | null> {
+  const sets: Dataset[] = [];
+  for (const dir of dirs) {
+    const { ds, skipped } = await checkedDataset(await openUnlabeled(dir, classes), { skipBad: c.skipBad, where: dir, hint: TRAIN_SKIP_HINT });
+    for (const w of skippedWarnings(dir, skipped)) env.onWarning?.(w);
+    sets.push(ds);
   }
-  const report = await validateDataset(ds);
-  if (report.problems.length > 0) {
-    const lines = report.problems.slice(0, 20).map((p) => `${p.file}: ${p.reason}`);
-    if (report.problems.length > 20) lines.push(`… and ${report.problems.length - 20} more`);
-    throw new SoftsegError(`${report.problems.length} problem(s) in ${dir}:\n${lines.join('\n')}`, { hint: 'fix them, or pass --skip-bad to train without those items' });
-  }
-  return { ds, warnings };
+  if (sets.length === 0) return null;
+  return { ...sets[0]!, items: sets.flatMap((u, i) => u.items.map((it) => ({ ...it, id: `${i}/${it.id}` }))) };
 }
 
 export interface SupervisedRun {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { createLoader, generateShapesDataset, openDataset, validateDataset, writeMask, type DataProblem } from '../../src/data/index.js';
+import { checkedDataset, imageFileSet } from '../../src/data/validate.js';
 import { SoftsegError } from '../../src/errors.js';
 
 let tmp: string;
@@ -70,6 +71,33 @@ describe('validateDataset', () => {
     const loader = createLoader({ ...ds, items: ds.items.filter((i) => i.id === 'shape_0004') }, { batchSize: 1, crop: 16, seed: 1 });
     await assert.rejects(loader.next(), (err: unknown) => err instanceof SoftsegError && err.file === mask(4) && /value 7/.test(err.message));
     await loader.close();
+  });
+
+  it('decodes images in full: a truncated PNG (a valid header) is found before any work, and checkedDataset fails or skips it', async () => {
+    // Issue 13 §2/§4: the header-only check passed it and training failed on it 45 steps later, even with --skip-bad.
+    const { root } = await generateShapesDataset(join(tmp, 'truncated'), { count: 4, size: 32, seed: 8 });
+    const cut = join(root, 'images', 'shape_0002.png');
+    const bytes = await readFile(cut);
+    await writeFile(cut, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    const ds = await openDataset(root);
+    const report = await validateDataset(ds);
+    assert.deepEqual(report.problems.map((p) => [p.kind, p.file]), [['corrupt-image', cut]]);
+    assert.match(report.problems[0]!.reason, /cannot decode image/);
+    // The verdict is cached with the file's size and times: a second check reads no image and says the same.
+    const again = await validateDataset(ds);
+    assert.deepEqual([again.checked, again.problems.map((p) => p.file)], [0, [cut]]);
+
+    await assert.rejects(checkedDataset(ds, { skipBad: false, where: 'train set', hint: 'pass --skip-bad' }), (err: unknown) =>
+      err instanceof SoftsegError && /^1 problem\(s\) in train set$/.test(err.message) && err.details?.length === 1 && err.details[0]!.startsWith(`${cut}: cannot decode image`));
+    const { ds: kept, skipped } = await checkedDataset(ds, { skipBad: true, where: 'train set', hint: '' });
+    assert.deepEqual(kept.items.map((i) => i.id), ['shape_0000', 'shape_0001', 'shape_0003']);
+    assert.deepEqual([skipped.count, skipped.problems.map((p) => p.file)], [1, [cut]]);
+
+    // A folder of images (predict, label): the same full check; grayscale beside RGB is no problem there.
+    const gray = join(root, 'images', 'shape_0003.png');
+    await writeFile(gray, await sharp(await readFile(gray)).toColourspace('b-w').png().toBuffer());
+    const files = imageFileSet(join(root, 'images'), ds.items.map((i) => i.image));
+    assert.deepEqual((await validateDataset(files, { channels: false })).problems.map((p) => p.file), [cut]);
   });
 
   it('reports empty folders and fails skipBad when nothing is left', async () => {

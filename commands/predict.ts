@@ -9,7 +9,7 @@ export default class Predict extends SoftsegCommand {
   OUT/color/<name>.png    the same mask in the class colours
   OUT/overlay/<name>.jpg  image and colours blended (--overlay)
   OUT/probs/<name>.npy    class probabilities, float32 H×W×C (--probs; numpy.load reads it)
-Existing outputs are skipped, so an interrupted run continues where it stopped.`;
+Existing outputs are skipped, so an interrupted run continues where it stopped. Every image is decoded before the first prediction: an unreadable one stops the run before any work (one line per file), or with --skip-bad is left out and listed.`;
   static override examples = [
     '<%= config.bin %> predict --model runs/student --images photos/ --out predictions/ --overlay',
   ];
@@ -24,6 +24,7 @@ Existing outputs are skipped, so an interrupted run continues where it stopped.`
     'max-pixels': Flags.integer({ description: 'Largest image (H×W) run in one pass; larger ones use a sliding window.', default: 1024 * 1024 }),
     tile: Flags.integer({ description: 'Sliding-window tile size.', default: 512 }),
     overwrite: Flags.boolean({ description: 'Recompute outputs that already exist.', default: false }),
+    'skip-bad': Flags.boolean({ description: 'Skip unreadable images (with a count and a list) instead of stopping.', default: false }),
   };
 
   async run(): Promise<PredictFolderResult> {
@@ -36,11 +37,12 @@ Existing outputs are skipped, so an interrupted run continues where it stopped.`
     const progress = new ProgressCounter('images', (line) => this.logToStderr(line));
     try {
       const r = await predictFolder(trained, flags.images, flags.out, {
-        overlay: flags.overlay, probs: flags.probs, overwrite: flags.overwrite, maxPixels: flags['max-pixels'], tileSize: flags.tile,
+        overlay: flags.overlay, probs: flags.probs, overwrite: flags.overwrite, skipBad: flags['skip-bad'], maxPixels: flags['max-pixels'], tileSize: flags.tile,
         onProgress: (done, total) => progress.update(done, total),
       });
       progress.stop();
-      if (!this.jsonEnabled()) this.log(`${r.written} written, ${r.skipped} already there, in ${r.outDir}`);
+      for (const p of r.bad) this.warn(`skipped ${p.file}: ${p.reason}`);
+      if (!this.jsonEnabled()) this.log(`${r.written} written, ${r.skipped} already there${r.bad.length ? `, ${r.bad.length} unreadable skipped (--skip-bad)` : ''}, in ${r.outDir}`);
       return r;
     } finally {
       progress.stop();

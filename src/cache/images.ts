@@ -8,6 +8,8 @@ import { hashImageFile } from './store.js';
 
 export interface HashedImage {
   path: string;
+  /** The folder it was found under (one of the folders listed). */
+  dir: string;
   /** The path relative to its folder (the name used in messages). */
   name: string;
   hash: string;
@@ -17,7 +19,7 @@ const HASH_CONCURRENCY = 8;
 
 /** Every image (IMAGE_EXTENSIONS) under `dirs`, recursively, with the sha256 of its bytes. */
 export async function hashImagesIn(dirs: readonly string[], onProgress?: (done: number, total: number) => void): Promise<HashedImage[]> {
-  const files: { path: string; name: string }[] = [];
+  const files: { path: string; dir: string; name: string }[] = [];
   for (const dir of dirs) {
     let names: string[];
     try {
@@ -27,7 +29,7 @@ export async function hashImagesIn(dirs: readonly string[], onProgress?: (done: 
     }
     for (const name of names) {
       const dot = name.lastIndexOf('.');
-      if (dot >= 0 && (IMAGE_EXTENSIONS as readonly string[]).includes(name.slice(dot).toLowerCase())) files.push({ path: join(dir, name), name });
+      if (dot >= 0 && (IMAGE_EXTENSIONS as readonly string[]).includes(name.slice(dot).toLowerCase())) files.push({ path: join(dir, name), dir, name });
     }
   }
   // a few reads in flight: the file system's latency overlaps (320 small PNGs: 100 → 40 ms)

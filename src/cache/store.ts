@@ -360,6 +360,10 @@ class Store implements TeacherCache {
   }
 
   async info(): Promise<CacheInfo> {
+    // A cache that was never written has no folder; asking about one that is not there is a mistyped path.
+    const st = await stat(this.dir).catch(() => null);
+    if (!st) throw new SoftsegError('cache folder not found', { file: this.dir, hint: 'pass the folder given to `softseg label --cache`' });
+    if (!st.isDirectory()) throw new SoftsegError('not a folder (a cache is a folder)', { file: this.dir });
     const byKey = new Map<string, TeacherSummary>();
     const summary = (key: string): TeacherSummary => {
       let s = byKey.get(key);

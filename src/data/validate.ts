@@ -243,7 +243,7 @@ function problemFiles(problems: DataProblem[]): Set<string> {
  * The data set without the items that have a problem; `skipped` records how many items dropped and every
  * problem (orphans included). Throws when nothing usable is left.
  */
-export function dropBadItems(ds: Dataset, problems: DataProblem[]): Dataset {
+export function dropBadItems(ds: Dataset, problems: DataProblem[], o: { allowEmpty?: boolean } = {}): Dataset {
   const files = problemFiles(problems);
   const keep: DatasetItem[] = [];
   let dropped = 0;
@@ -251,7 +251,7 @@ export function dropBadItems(ds: Dataset, problems: DataProblem[]): Dataset {
     if (files.has(item.image) || (item.mask !== undefined && files.has(item.mask))) dropped++;
     else keep.push(item);
   }
-  if (keep.length === 0) {
+  if (keep.length === 0 && !o.allowEmpty) {
     const first = problems[0];
     throw new SoftsegError(`no usable items in the data set (${problems.length} problem${problems.length === 1 ? '' : 's'})`, {
       file: ds.root,
@@ -280,15 +280,16 @@ export interface SkippedFiles {
 /**
  * Validates a set before any work: without skipBad every problem is one line of the error thrown; with it the
  * items that have a problem drop out and come back in `skipped` (count and list). `where` names the set in
- * messages, `hint` says what to do (e.g. which command's --skip-bad).
+ * messages, `hint` says what to do (e.g. which command's --skip-bad). Nothing left is an error unless `allowEmpty`
+ * (a resumed predict or label whose other images are done).
  */
 export async function checkedDataset(
-  ds: Dataset, o: { skipBad: boolean; where: string; hint: string; channels?: boolean },
+  ds: Dataset, o: { skipBad: boolean; where: string; hint: string; channels?: boolean; allowEmpty?: boolean },
 ): Promise<{ ds: Dataset; skipped: SkippedFiles }> {
   const report = await validateDataset(ds, { channels: o.channels });
   if (report.problems.length === 0) return { ds, skipped: { count: 0, problems: [] } };
   if (!o.skipBad) throw dataProblemsError(report.problems, o.where, o.hint);
-  const kept = dropBadItems(ds, report.problems);
+  const kept = dropBadItems(ds, report.problems, { allowEmpty: o.allowEmpty });
   return { ds: kept, skipped: kept.skipped! };
 }
 

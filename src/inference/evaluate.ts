@@ -1,13 +1,16 @@
 /**
  * Scores a model on a labeled data set with the streaming metrics: each image at its own resolution (whole
- * or sliding window), the next image decoding while the current one runs.
+ * or sliding window), the next image decoding while the current one runs. `openEvalSet` checks the set first
+ * as training does: every problem named before any work, or with skipBad left out and listed.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SegModel } from '../../models/base.js';
 import { normalizeImage, IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
-import type { Dataset } from '../data/dataset.js';
-import { decodeImage, decodeMask, type DecodedImage, type DecodedMask } from '../data/decode.js';
+import { openDataset, type DataProblem, type Dataset } from '../data/dataset.js';
+import { decodeMask, type DecodedImage, type DecodedMask } from '../data/decode.js';
+import { loadSampleFiles } from '../data/sample.js';
+import { checkedDataset, type SkippedFiles } from '../data/validate.js';
 import { SoftsegError } from '../errors.js';
 import { SegmentationMetrics, type MetricsResult } from '../metrics/index.js';
 import { predictProbabilities, type PredictOptions } from './predict.js';
@@ -19,27 +22,47 @@ export interface EvaluateOptions extends PredictOptions {
   /** Evaluate only the first N images (e.g. quick validation during training). */
   limit?: number;
   onProgress?: (done: number, total: number) => void;
+  /** An image or mask that fails to read now (it changed since the check) is left out and passed here instead of stopping. */
+  onSkip?: (problem: DataProblem) => void;
 }
 
-type Loaded = { id: string; image: DecodedImage; mask: DecodedMask };
+type Loaded = { id: string; image: DecodedImage; mask: DecodedMask } | { problem: DataProblem };
+
+/**
+ * Opens a labeled set for evaluation and checks every file (as training does): without skipBad each problem
+ * — an image without a mask, a mask value out of range, an unreadable file — is a line of the error thrown
+ * before any work; with skipBad those items are left out and returned in `skipped`.
+ */
+export async function openEvalSet(dir: string, o: { numClasses?: number; ignoreIndex?: number; skipBad?: boolean }): Promise<{ ds: Dataset; skipped: SkippedFiles }> {
+  const ds = await openDataset(dir, { numClasses: o.numClasses, ignoreIndex: o.ignoreIndex });
+  return checkedDataset(ds, { skipBad: o.skipBad === true, where: dir, hint: 'fix them, or pass --skip-bad to evaluate the other images' });
+}
 
 export async function evaluateDataset(model: SegModel, ds: Dataset, options: EvaluateOptions = {}): Promise<MetricsResult> {
   if (!ds.labeled) throw new SoftsegError('evaluation needs a labeled data set (images/ and masks/)', { file: ds.root });
   const items = ds.items.slice(0, options.limit ?? ds.items.length);
   const metrics = new SegmentationMetrics({ numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex, q: options.q ?? 5 });
   const norm = options.normalize ?? IMAGENET_NORMALIZATION;
+  // Decoded with the mask's size and class ids checked, failures naming the file (as the training loader).
   const load = async (i: number): Promise<Loaded> => {
     const item = items[i]!;
-    const [image, mask] = await Promise.all([decodeImage(item.image), decodeMask(item.mask!, { palette: ds.palette })]);
-    if (image.width !== mask.width || image.height !== mask.height) {
-      throw new SoftsegError(`mask is ${mask.width}×${mask.height} but the image is ${image.width}×${image.height}`, { file: item.mask });
+    try {
+      const { image, mask } = await loadSampleFiles({ image: item.image, mask: item.mask!, palette: ds.palette, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex });
+      return { id: item.id, image, mask: mask! };
+    } catch (e) {
+      if (!options.onSkip || !(e instanceof SoftsegError)) throw e;
+      return { problem: { file: e.file ?? item.image, kind: 'corrupt-image', reason: e.message } };
     }
-    return { id: item.id, image, mask };
   };
   let pending: Promise<Loaded> | null = items.length > 0 ? load(0) : null;
   for (let i = 0; i < items.length; i++) {
     const current = await pending!;
     pending = i + 1 < items.length ? load(i + 1) : null;
+    pending?.catch(() => undefined); // surfaced when awaited
+    if ('problem' in current) {
+      options.onSkip!(current.problem);
+      continue;
+    }
     const { width: w, height: h } = current.image;
     const prob = predictProbabilities(model, normalizeImage(current.image.data, norm), h, w, options);
     const data = (await prob.data()) as Float32Array;

@@ -2,7 +2,9 @@
  * `softseg predict`: a trained model over a folder of images (recursively) → class-id masks at the original
  * resolution (8-bit grayscale PNG), colour visualisations, optional overlays and probability maps (.npy).
  * Decoding the next image and writing the previous results overlap with inference; existing outputs are
- * skipped, so an interrupted run continues where it stopped.
+ * skipped, so an interrupted run continues where it stopped. Every image to predict is decoded once before the
+ * first prediction (cached like training's check): a bad file stops the run before any work, one line per
+ * problem, or with `skipBad` is left out and listed.
  */
 import { existsSync } from 'node:fs';
 import { extname, join } from 'node:path';
@@ -10,8 +12,10 @@ import PQueue from 'p-queue';
 import sharp from 'sharp';
 import { normalizeImage } from '../augment/normalize.js';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
-import { colorizeMask, decodeImage, fullPalette, writeMask } from '../data/decode.js';
+import type { DataProblem } from '../data/dataset.js';
+import { colorizeMask, decodeImage, fullPalette, writeMask, type DecodedImage } from '../data/decode.js';
 import { listFilesRecursive, writeFileAtomic } from '../data/fs-util.js';
+import { checkedDataset, imageFileSet } from '../data/validate.js';
 import { SoftsegError } from '../errors.js';
 import type { TrainedModel } from './model-dir.js';
 import { predictProbabilities, type PredictOptions } from './predict.js';
@@ -21,13 +25,18 @@ export interface PredictFolderOptions extends PredictOptions {
   probs?: boolean;
   /** Recompute outputs that already exist (default: skip them). */
   overwrite?: boolean;
+  /** Leave out unreadable images (listed in `bad`) instead of stopping before any work. */
+  skipBad?: boolean;
   onProgress?: (done: number, total: number, skipped: number) => void;
 }
 
 export interface PredictFolderResult {
   images: number;
   written: number;
+  /** Images whose outputs were there already. */
   skipped: number;
+  /** Images left out as unreadable (skipBad), each with its problem. */
+  bad: DataProblem[];
   outDir: string;
 }
 
@@ -65,17 +74,32 @@ export async function predictFolder(trained: TrainedModel, imagesDir: string, ou
     const o = outputs(f);
     return existsSync(o.mask) && existsSync(o.color) && (!options.overlay || existsSync(o.overlay)) && (!options.probs || existsSync(o.probs));
   };
-  const todo = options.overwrite ? files : files.filter((f) => !done(f));
-  const skipped = files.length - todo.length;
+  const pending = options.overwrite ? files : files.filter((f) => !done(f));
+  const skipped = files.length - pending.length;
+  const checked = await checkedDataset(imageFileSet(imagesDir, pending.map((f) => join(imagesDir, f))), {
+    skipBad: options.skipBad === true, where: imagesDir, hint: 'fix or remove them, or pass --skip-bad to predict the other images', channels: false, allowEmpty: true,
+  });
+  const bad = [...checked.skipped.problems];
+  const readable = new Set(checked.ds.items.map((it) => it.image));
+  const todo = pending.filter((f) => readable.has(join(imagesDir, f)));
   const writes = new PQueue({ concurrency: 2 });
   let written = 0;
   let writeError: unknown = null;
-  const load = (f: string) => decodeImage(join(imagesDir, f));
+  // A file that changed since the check: stops the run, or with skipBad joins the list.
+  const load = (f: string): Promise<DecodedImage | SoftsegError> => decodeImage(join(imagesDir, f)).catch((e: unknown) => {
+    if (options.skipBad && e instanceof SoftsegError) return e;
+    throw e;
+  });
   let next = todo.length > 0 ? load(todo[0]!) : null;
   for (let i = 0; i < todo.length; i++) {
     const f = todo[i]!;
     const image = await next!;
     next = i + 1 < todo.length ? load(todo[i + 1]!) : null;
+    next?.catch(() => undefined); // surfaced when awaited
+    if (image instanceof SoftsegError) {
+      bad.push({ file: image.file ?? join(imagesDir, f), kind: 'corrupt-image', reason: image.message });
+      continue;
+    }
     const { width: w, height: h } = image;
     const prob = predictProbabilities(model, normalizeImage(image.data, meta.normalization), h, w, options);
     const labels = prob.argMax(-1);
@@ -97,11 +121,11 @@ export async function predictFolder(trained: TrainedModel, imagesDir: string, ou
       }
       if (probs) await writeFileAtomic(o.probs, encodeNpy(probs as Float32Array, [h, w, meta.numClasses]));
       written++;
-      options.onProgress?.(written + skipped, files.length, skipped);
+      options.onProgress?.(written + skipped + bad.length, files.length, skipped);
     }).catch((e: unknown) => (writeError ??= e));
     if (writeError) break;
   }
   await writes.onIdle();
   if (writeError) throw writeError;
-  return { images: files.length, written, skipped, outDir };
+  return { images: files.length, written, skipped, bad, outDir };
 }

@@ -2,14 +2,18 @@
  * `softseg label`: a teacher over image folders into the cache, once per image. Decoding the next batch,
  * teacher inference and encoding + writing entries overlap (p-queue); entries that are already valid are
  * skipped (a killed run resumes), and `shard i/n` splits the images by content hash so several processes
- * or machines sharing one cache directory label disjoint parts.
+ * or machines sharing one cache directory label disjoint parts. The images to label are decoded once before the
+ * teacher runs (cached like training's check): a bad file stops the run before any work, one line per problem,
+ * or with `skipBad` is left out and listed.
  */
 import { availableParallelism } from 'node:os';
 import PQueue from 'p-queue';
+import type { DataProblem } from '../data/dataset.js';
 import { decodeImage, type DecodedImage } from '../data/decode.js';
+import { checkedDataset, imageFileSet } from '../data/validate.js';
 import { SoftsegError } from '../errors.js';
 import { DEFAULT_K, type CacheMode } from '../cache/format.js';
-import { hashImagesIn } from '../cache/images.js';
+import { hashImagesIn, type HashedImage } from '../cache/images.js';
 import type { TeacherCache } from '../cache/store.js';
 import { sharedEntryEncoder } from '../cache/encoder.js';
 import type { Teacher, TeacherKind } from '../teachers/teacher.js';
@@ -50,6 +54,8 @@ export interface LabelOptions {
   batchSize?: number;
   /** Relabel images that already have valid entries. */
   overwrite?: boolean;
+  /** Leave out unreadable images (listed in `bad`) instead of stopping before any work. */
+  skipBad?: boolean;
   onProgress?: (done: number, total: number) => void;
   /** Hashing all images first can take a moment on big folders. */
   onHashing?: (done: number, total: number) => void;
@@ -70,6 +76,8 @@ export interface LabelResult {
   labelled: number;
   /** Already valid in the cache (skipped). */
   skipped: number;
+  /** Images left out as unreadable (skipBad), each with its problem. */
+  bad: DataProblem[];
   /** Seconds spent, and images labelled per second. */
   seconds: number;
   imagesPerSec: number;
@@ -87,12 +95,25 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   // Identical files (same content) are one cache entry.
   const unique = [...new Map(all.map((im) => [im.hash, im])).values()];
   const mine = o.shard ? unique.filter((im) => inShard(im.hash, o.shard!)) : unique;
-  await cache.registerTeacher(teacher.fingerprint, teacher.describe);
   // which entries are valid already (a resumed run): a bounded number of reads in flight, never thousands
   const checks = new PQueue({ concurrency: 16 });
   const valid = o.overwrite ? mine.map(() => false) : await Promise.all(mine.map((im) => checks.add(() => cache.has(teacher.fingerprint, im.hash))));
-  const todo = mine.filter((_, i) => !valid[i]);
-  const skipped = mine.length - todo.length;
+  const unlabelled = mine.filter((_, i) => !valid[i]);
+  const skipped = mine.length - unlabelled.length;
+  // Check the images to label before the teacher runs, per folder (each keeps its validation cache).
+  const bad: DataProblem[] = [];
+  const readable = new Set<string>();
+  for (const dir of dirs) {
+    const inDir = unlabelled.filter((im) => im.dir === dir).map((im) => im.path);
+    if (inDir.length === 0) continue;
+    const checked = await checkedDataset(imageFileSet(dir, inDir), {
+      skipBad: o.skipBad === true, where: dir, hint: 'fix or remove them, or pass --skip-bad to label the other images', channels: false, allowEmpty: true,
+    });
+    bad.push(...checked.skipped.problems);
+    for (const it of checked.ds.items) readable.add(it.image);
+  }
+  const todo = unlabelled.filter((im) => readable.has(im.path));
+  await cache.registerTeacher(teacher.fingerprint, teacher.describe);
   const mode = o.mode ?? 'soft';
   const k = Math.min(o.k ?? DEFAULT_K, teacher.numClasses);
   const B = Math.max(1, o.batchSize ?? 8);
@@ -102,25 +123,29 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   const writes = new PQueue({ concurrency: encoder.threads > 0 ? 2 * B : 2 });
   let labelled = 0, bytes = 0;
   let failure: unknown = null;
+  // A file that changed since the check stops the run, or with skipBad joins the list.
   const decodeBatch = (start: number) =>
-    Promise.all(todo.slice(start, start + B).map(async (im) => {
+    Promise.all(todo.slice(start, start + B).map(async (im): Promise<{ im: HashedImage; image: DecodedImage } | null> => {
       try {
-        return await decodeImage(im.path);
+        return { im, image: await decodeImage(im.path) };
       } catch (e) {
-        throw e instanceof SoftsegError ? e : new SoftsegError(`cannot decode image: ${(e as Error).message}`, { file: im.path });
+        const err = e instanceof SoftsegError ? e : new SoftsegError(`cannot decode image: ${(e as Error).message}`, { file: im.path });
+        if (!o.skipBad) throw err;
+        bad.push({ file: im.path, kind: 'corrupt-image', reason: err.message });
+        return null;
       }
     }));
-  let next: Promise<DecodedImage[]> | null = todo.length > 0 ? decodeBatch(0) : null;
+  let next: Promise<({ im: HashedImage; image: DecodedImage } | null)[]> | null = todo.length > 0 ? decodeBatch(0) : null;
   o.onProgress?.(skipped, mine.length);
   for (let start = 0; start < todo.length && !failure; start += B) {
-    const images = await next!;
+    const decoded = (await next!).filter((d) => d !== null);
     next = start + B < todo.length ? decodeBatch(start + B) : null;
     next?.catch(() => undefined); // surfaced when awaited
-    const probs = await teacher.predictBatch(images);
+    if (decoded.length === 0) continue;
+    const probs = await teacher.predictBatch(decoded.map((d) => d.image));
     // Writing is bounded: at most two batches of entries wait while the next batch runs.
     if (writes.size > 2 * B) await writes.onSizeLessThan(B);
-    images.forEach((image, j) => {
-      const im = todo[start + j]!;
+    decoded.forEach(({ im, image }, j) => {
       writes
         .add(async () => {
           // (not `bytes += await …`: that reads `bytes` before the await and loses concurrent writes' counts)
@@ -136,7 +161,7 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   if (failure) throw failure;
   const seconds = (performance.now() - started) / 1000;
   return {
-    images: all.length, inShard: mine.length, labelled, skipped, seconds, imagesPerSec: labelled / seconds, bytes, fingerprint: teacher.fingerprint,
+    images: all.length, inShard: mine.length, labelled, skipped, bad, seconds, imagesPerSec: labelled / seconds, bytes, fingerprint: teacher.fingerprint,
     encoder: { threads: encoder.threads, fallbackReason: encoder.fallbackReason },
   };
 }

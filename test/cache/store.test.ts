@@ -12,6 +12,7 @@ import { hashImageFile, openCache, teacherKey } from '../../src/cache/store.js';
 import { teacherFidelity } from '../../src/cache/fidelity.js';
 import { synthProbs } from './synth.js';
 import { repoRoot } from '../helpers/backend.js';
+import { SoftsegError } from '../../src/errors.js';
 
 const exec = promisify(execFile);
 const FP_A = 'a1'.repeat(32);
@@ -201,4 +202,12 @@ test('reads back to back into a reused buffer at 64² and 256², C = 21, default
     lines.push(`${size}²: ${(n / s).toFixed(0)} entries/s sequential (${((1000 * s) / n).toFixed(2)} ms each; a batch of 8 in ${((8000 * s) / n).toFixed(1)} ms)`);
   }
   console.log(`cache read throughput:\n  ${lines.join('\n  ')}`);
+});
+
+test('info on a folder that does not exist is an error naming it, not an empty cache (issue 13 §4)', async () => {
+  const missing = join(root, 'no-such-cache');
+  await assert.rejects(openCache(missing).info(), (err: unknown) => err instanceof SoftsegError && err.file === missing && /cache folder not found/.test(err.message));
+  const file = join(root, 'a-file');
+  await writeFile(file, 'x');
+  await assert.rejects(openCache(file).info(), (err: unknown) => err instanceof SoftsegError && err.file === file && /not a folder/.test(err.message));
 });

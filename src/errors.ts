@@ -29,6 +29,17 @@ export class SoftsegError extends Error {
   }
 }
 
+/**
+ * A data file that cannot be used (unreadable or corrupt image, bad mask): what `--skip-bad` may skip when it is
+ * met during the work, where other SoftsegErrors (a missing cache entry, a wrong option) still stop the run.
+ */
+export class BadFileError extends SoftsegError {
+  constructor(message: string, options: { file: string; hint?: string; cause?: unknown }) {
+    super(message, options);
+    this.name = 'BadFileError';
+  }
+}
+
 /** Throws a SoftsegError unless `condition` holds. */
 export function check(condition: unknown, message: string, options?: { file?: string; hint?: string }): asserts condition {
   if (!condition) throw new SoftsegError(message, options);

@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { SoftsegError } from './errors.js';
+import { BadFileError, SoftsegError } from './errors.js';
 
 /** Worker threads to use by default: the cores the main thread leaves, 1 to 4. */
 export function defaultWorkerThreads(): number {
@@ -55,8 +55,9 @@ export function processWide<T>(start: (threads: number) => Promise<T>): (threads
   };
 }
 
-/** A SoftsegError stays one (the CLI prints it as one line); anything else is a plain Error. */
+/** A SoftsegError (or BadFileError) stays one (the CLI prints it as one line); anything else is a plain Error. */
 export function rebuildSoftsegError(e: SerializedError): Error {
+  if (e.name === 'BadFileError' && e.fields.file !== undefined) return new BadFileError(e.message, { file: e.fields.file, hint: e.fields.hint });
   return e.name === 'SoftsegError' ? new SoftsegError(e.message, { file: e.fields.file, hint: e.fields.hint }) : new Error(e.message);
 }
 

@@ -7,7 +7,7 @@ import { augmentPreset, augmentSample, type AugmentOptions, type AugmentPreset }
 import type { WarpSpec } from '../augment/geometric.js';
 import type { PhotometricOptions } from '../augment/photometric.js';
 import { IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
-import { SoftsegError } from '../errors.js';
+import { BadFileError, SoftsegError } from '../errors.js';
 import type { Dataset, DatasetItem } from './dataset.js';
 import type { DecodedImage, DecodedMask } from './decode.js';
 import { randomFor } from './seed.js';
@@ -57,6 +57,13 @@ export interface LoaderOptions {
   softCache?: SoftCacheSource & {
     onMiss: (item: DatasetItem, index: number, geometry: WarpSpec, reason: string) => Promise<{ probs: Float32Array; classes: number }>;
   };
+  /**
+   * An item whose image or mask fails to read (a BadFileError: changed or broken since validation) is skipped —
+   * reported once through `onSkip` — and the next readable item of the data set takes its place in the batch
+   * (deterministic: the same files give the same batches). Without it the failure stops the run, naming the file.
+   */
+  skipBad?: boolean;
+  onSkip?: (problem: { file: string; reason: string }) => void;
   /**
    * Worker threads that decode and augment samples (and read `softCache`), shared by the process's loaders;
    * 0 (default) prepares them in this thread. Ignored with the `soft` hook, which runs here.
@@ -249,6 +256,26 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
     return out;
   }
 
+  /** Items that failed to read (skipBad): never tried again. */
+  const badItems = new Set<number>();
+
+  /** The sample of `index`, or with skipBad of the next readable item after it when its files fail to read. */
+  async function sampleOrNext(index: number, epoch: number): Promise<{ out: AugmentedLike & { classes?: number }; used: number }> {
+    for (let k = 0, i = index; k < n; k++, i = (i + 1) % n) {
+      if (badItems.has(i)) continue;
+      try {
+        return { out: preparer ? await prepared(i, epoch) : await withHooks(i, epoch), used: i };
+      } catch (e) {
+        if (!options.skipBad || !(e instanceof BadFileError)) throw e;
+        if (!badItems.has(i)) {
+          badItems.add(i);
+          options.onSkip?.({ file: e.file!, reason: e.message });
+        }
+      }
+    }
+    throw new SoftsegError('no item of the data set could be read (--skip-bad skipped them all)', { file: ds.root });
+  }
+
   function schedule(step: number): void {
     const epoch = Math.floor(step / stepsPerEpoch);
     const pos = step % stepsPerEpoch;
@@ -266,8 +293,9 @@ export function createLoader(ds: Dataset, options: LoaderOptions): Loader {
       queue.add(
         async () => {
           if (closed) return;
-          const out = preparer ? await prepared(index, epoch) : await withHooks(index, epoch);
+          const { out, used } = await sampleOrNext(index, epoch);
           if (closed) return;
+          if (used !== index) batch.ids[j] = ds.items[used]!.id;
           images.set(out.image, j * plane * 3);
           if (strongImages && out.strongImage) strongImages.set(out.strongImage, j * plane * 3);
           if (out.soft && out.classes) {

@@ -10,7 +10,7 @@ import type { WarpSpec } from '../augment/geometric.js';
 import { CorruptEntryError } from '../cache/format.js';
 import { readSoftCrop } from '../cache/reader.js';
 import { rememberedImageHash } from '../cache/images.js';
-import { SoftsegError } from '../errors.js';
+import { BadFileError, SoftsegError } from '../errors.js';
 import { processWide, rebuildSoftsegError, startPool } from '../worker-pool.js';
 import { decodeImage, decodeMask, type DecodedImage, type DecodedMask } from './decode.js';
 import { randomFor } from './seed.js';
@@ -66,6 +66,16 @@ export function forgetDecoded(paths: readonly string[]): void {
 export async function loadSampleFiles(q: Pick<SampleRequest, 'image' | 'mask' | 'palette' | 'numClasses' | 'ignoreIndex' | 'cacheImages'>): Promise<{ image: DecodedImage; mask?: DecodedMask }> {
   const hit = q.cacheImages ? decoded.get(q.image) : undefined;
   if (hit) return hit;
+  try {
+    return await decodeSampleFiles(q);
+  } catch (e) {
+    // A file's own problem (what --skip-bad may skip), told apart from every other failure.
+    if (e instanceof SoftsegError && e.file !== undefined && !(e instanceof BadFileError)) throw new BadFileError(e.message, { file: e.file, hint: e.hint, cause: e });
+    throw e;
+  }
+}
+
+async function decodeSampleFiles(q: Pick<SampleRequest, 'image' | 'mask' | 'palette' | 'numClasses' | 'ignoreIndex' | 'cacheImages'>): Promise<{ image: DecodedImage; mask?: DecodedMask }> {
   const [image, mask] = await Promise.all([decodeImage(q.image), q.mask ? decodeMask(q.mask, { palette: q.palette }) : Promise.resolve(undefined)]);
   if (mask) {
     if (mask.width !== image.width || mask.height !== image.height) {

@@ -14,7 +14,7 @@ import { kdObjective, type KdObjectiveOptions } from '../losses/objectives.js';
 import type { BatchSource, HostBatch } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import type { Teacher } from '../teachers/index.js';
-import { launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
+import { launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
 
 export interface DistillConfig extends TrainConfig {
   teacher: string;
@@ -142,8 +142,8 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
     const nLabeled = config.batchSize - nUnlabeled;
     if (nLabeled < 1) throw new SoftsegError(`--unlabeled-ratio ${config.unlabeledRatio} leaves no labeled image in a batch of ${config.batchSize}`);
     const makeSource = (startStep: number): BatchSource => {
-      const loaders: Loader[] = [loaderSource(ds, { ...config, batchSize: nLabeled }, startStep, { softCache })];
-      if (pool && nUnlabeled > 0) loaders.push(loaderSource(pool, { ...config, batchSize: nUnlabeled, seed: config.seed + 1 }, startStep, { softCache }));
+      const loaders: Loader[] = [loaderSource(ds, { ...config, batchSize: nLabeled }, startStep, { softCache, onSkip: skipDuringRun(env) })];
+      if (pool && nUnlabeled > 0) loaders.push(loaderSource(pool, { ...config, batchSize: nUnlabeled, seed: config.seed + 1 }, startStep, { softCache, onSkip: skipDuringRun(env) }));
       return {
         next: async () => {
           const batches = await Promise.all(loaders.map((l) => l.next()));

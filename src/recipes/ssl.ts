@@ -34,7 +34,7 @@ import type { Teacher } from '../teachers/index.js';
 import { openRecipeTeacher, TEACHER_PREPROCESSING_KEYS } from './distill.js';
 import { resolveAugmentation } from './augmentation.js';
 import {
-  launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
+  launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
   type RecipeEnv, type TrainConfig,
 } from './supervised.js';
 
@@ -483,10 +483,10 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
     const plane = h * w;
 
     const makeSource = (startStep: number): BatchSource => {
-      const lab = loaderSource(ds, { ...config, batchSize: nL }, startStep);
+      const lab = loaderSource(ds, { ...config, batchSize: nL }, startStep, { onSkip: skipDuringRun(env) });
       const options: LoaderOptions = {
         batchSize: nU, crop: config.crop, seed: config.seed + 1, startStep, augment: views.augment, strongView: views.strongView, cacheImages: config.cacheImages,
-        workers: defaultWorkerThreads(),
+        workers: defaultWorkerThreads(), skipBad: config.skipBad, onSkip: skipDuringRun(env),
       };
       const fixed = labels;
       if (fixed) options.softCache = fixed.loaderSource();

@@ -180,11 +180,16 @@ export interface RecipeEnv {
   signal?: AbortSignal;
 }
 
-/** Builds a loader-backed batch source starting at a step. */
-export function loaderSource(ds: Dataset, c: Pick<TrainConfig, 'batchSize' | 'crop' | 'seed' | 'cacheImages'> & AugmentationConfig, startStep: number, extra: Partial<LoaderOptions> = {}): Loader {
+/** With --skip-bad, what the loader reports for a file that fails to read during the run (after validation passed it). */
+export function skipDuringRun(env: Pick<RecipeEnv, 'onWarning'>): (p: { file: string; reason: string }) => void {
+  return (p) => env.onWarning?.(`skipped ${p.file}: ${p.reason} (--skip-bad; it failed to read during the run)`);
+}
+
+/** Builds a loader-backed batch source starting at a step; with skipBad, files that fail to read are skipped and reported through `extra.onSkip`. */
+export function loaderSource(ds: Dataset, c: Pick<TrainConfig, 'batchSize' | 'crop' | 'seed' | 'cacheImages' | 'skipBad'> & AugmentationConfig, startStep: number, extra: Partial<LoaderOptions> = {}): Loader {
   return createLoader(ds, {
     batchSize: c.batchSize, crop: c.crop, seed: c.seed, startStep,
-    augment: resolveAugmentation(c), cacheImages: c.cacheImages, workers: defaultWorkerThreads(), ...extra,
+    augment: resolveAugmentation(c), cacheImages: c.cacheImages, workers: defaultWorkerThreads(), skipBad: c.skipBad, ...extra,
   });
 }
 
@@ -265,7 +270,7 @@ export async function openRecipeData(config: TrainConfig, env: RecipeEnv): Promi
 export async function trainSupervised(config: TrainConfig, env: RecipeEnv): Promise<SupervisedRun> {
   const { ds, val, warnings } = await openRecipeData(config, env);
   const makeSource = (startStep: number): BatchSource => {
-    const loader = loaderSource(ds, config, startStep);
+    const loader = loaderSource(ds, config, startStep, { onSkip: skipDuringRun(env) });
     return {
       next: async () => {
         const b = await loader.next();

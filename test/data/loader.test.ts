@@ -3,7 +3,7 @@
 // that exits after close().
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createLoader, generateShapesDataset, openDataset, type Batch, type Dataset, type LoaderOptions } from '../../src/data/index.js';
 import { repoRoot } from '../helpers/backend.js';
 import { collectGarbage } from '../helpers/memory.js';
+import { BadFileError } from '../../src/errors.js';
 
 let tmp: string;
 let ds: Dataset;
@@ -101,6 +102,34 @@ describe('createLoader', () => {
     const alive = refs.filter((r) => r.deref() !== undefined).length;
     await loader.close();
     assert.equal(alive, 0, `${alive} of 12 returned batches are still reachable from the open loader`);
+  });
+
+  it('with skipBad, an item whose image fails to read mid-run is reported once and the next item takes its place (same batches every run, on workers too)', async () => {
+    // Issue 13 §4: --skip-bad must skip a bad file wherever it is met, not only at validation.
+    const { root } = await generateShapesDataset(join(tmp, 'breaks'), { count: 8, size: 32, seed: 12 });
+    const set = await openDataset(root);
+    const broken = set.items[5]!.image;
+    const bytes = await readFile(broken);
+    await writeFile(broken, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    for (const workers of [0, 1]) {
+      const options: LoaderOptions = { batchSize: 4, crop: 16, seed: 5, workers, shuffle: false };
+      const stop = createLoader(set, options);
+      await stop.next();
+      await assert.rejects(stop.next(), (err: unknown) => err instanceof BadFileError && err.file === broken && /cannot decode image/.test(err.message));
+      await stop.close();
+      const runs: { batches: Batch[]; skipped: string[] }[] = [];
+      for (let r = 0; r < 2; r++) {
+        const skipped: string[] = [];
+        const loader = createLoader(set, { ...options, skipBad: true, onSkip: (p) => skipped.push(p.file) });
+        const batches: Batch[] = [];
+        for (let i = 0; i < 4; i++) batches.push(await loader.next());
+        await loader.close();
+        runs.push({ batches, skipped });
+      }
+      assert.deepEqual(runs[0]!.skipped, [broken], `workers ${workers}: reported once over two epochs`);
+      assert.deepEqual(runs[0]!.batches[1]!.ids, ['shape_0004', 'shape_0006', 'shape_0006', 'shape_0007'], `workers ${workers}`);
+      assert.deepEqual(runs[1], runs[0]);
+    }
   });
 
   it('lets the process exit after close()', async () => {

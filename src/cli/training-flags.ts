@@ -44,7 +44,7 @@ export const trainingFlags = {
   grayscale: Flags.string({ description: 'Probability of turning the image gray.', helpGroup: 'AUGMENTATION' }),
   blur: Flags.string({ description: 'Probability of a Gaussian blur (σ 0.1–2 px).', helpGroup: 'AUGMENTATION' }),
   seed: Flags.integer({ description: 'Seed for initialisation, shuffling and augmentation.', default: 0 }),
-  'skip-bad': Flags.boolean({ description: 'Skip unreadable or inconsistent items (with a count) instead of stopping.', default: false }),
+  'skip-bad': Flags.boolean({ description: 'Skip unreadable or inconsistent items (with a count and a list), before and during the run, instead of stopping.', default: false }),
   'cache-images': Flags.boolean({ description: 'Keep decoded images in memory (small data sets).', default: false }),
   resume: Flags.boolean({ description: 'Continue from the last checkpoint in --out.', default: false }),
 };

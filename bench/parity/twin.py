@@ -325,7 +325,7 @@ def augment(img, mask, rng, crop, scale, flip, jitter):
         img = F.pad(img, (0, pw, 0, ph), value=0.0)
         mask = F.pad(mask, (0, pw, 0, ph), value=255)
         h, w = img.shape[1:]
-    y0, x0 = rng.randint(0, h - crop + 1), rng.randint(0, w - crop + 1)
+    y0, x0 = rng.randint(0, h - crop), rng.randint(0, w - crop)  # inclusive bounds
     img, mask = img[:, y0:y0 + crop, x0:x0 + crop], mask[y0:y0 + crop, x0:x0 + crop]
     if flip and rng.random() < 0.5:
         img, mask = img.flip(2), mask.flip(1)

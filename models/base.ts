@@ -153,9 +153,10 @@ export class LayerBuilder {
       if ((opts.strides ?? 1) !== 1) throw new Error('convBnRelu: dilation needs stride 1');
       y = apply1(new AtrousConv2D({ filters, kernelSize: kernel, rate, useBias: false, seed: this.nextSeed(), name: `${name}_conv` }), x);
     } else {
+      const strides = opts.strides ?? 1;
       y = apply1(
-        tf.layers.conv2d({ filters, kernelSize: kernel, strides: opts.strides ?? 1, padding: 'same', useBias: false, kernelInitializer: this.convInit(), name: `${name}_conv` }),
-        x,
+        tf.layers.conv2d({ filters, kernelSize: kernel, strides, padding: strides > 1 ? 'valid' : 'same', useBias: false, kernelInitializer: this.convInit(), name: `${name}_conv` }),
+        this.padForStride(x, kernel, strides, name),
       );
     }
     return this.bnRelu(y, name);
@@ -169,13 +170,28 @@ export class LayerBuilder {
       if ((opts.strides ?? 1) !== 1) throw new Error('dwSep: dilation needs stride 1');
       y = apply1(new AtrousConv2D({ filters: 0, kernelSize: 3, rate, depthwise: true, useBias: false, seed: this.nextSeed(), name: `${name}_dw` }), x);
     } else {
+      const strides = opts.strides ?? 1;
       y = apply1(
-        tf.layers.depthwiseConv2d({ kernelSize: 3, strides: opts.strides ?? 1, padding: 'same', useBias: false, depthwiseInitializer: this.depthwiseInit(), name: `${name}_dw` }),
-        x,
+        tf.layers.depthwiseConv2d({ kernelSize: 3, strides, padding: strides > 1 ? 'valid' : 'same', useBias: false, depthwiseInitializer: this.depthwiseInit(), name: `${name}_dw` }),
+        this.padForStride(x, 3, strides, `${name}_dw`),
       );
     }
     y = this.bnRelu(y, `${name}_dw`);
     return this.convBnRelu(y, filters, `${name}_pw`, { kernel: 1 });
+  }
+
+  /**
+   * Symmetric zero padding of (k − 1)/2 before a strided convolution, which then runs 'valid' (PyTorch's
+   * `padding=k//2`). TF's 'same' padding puts the extra row and column of a stride-2 convolution at the
+   * bottom/right, which moves every feature by half an input step per stride-2 layer: at stride 8 the features
+   * sat 7 px down-right of their content, and UpSampling2D's sampling (output i reads feature i/8) painted them
+   * 7 px up-left of it. With symmetric padding feature m is centred on input 8m and lands there (measured on the
+   * parity set with augmentation: see bench/README.md). Stride 1 keeps 'same' (symmetric for odd kernels).
+   */
+  private padForStride(x: tf.SymbolicTensor, kernel: number, strides: number, name: string): tf.SymbolicTensor {
+    if (strides === 1 || kernel === 1) return x;
+    const p = (kernel - 1) / 2;
+    return apply1(tf.layers.zeroPadding2d({ padding: [[p, p], [p, p]], name: `${name}_pad` }), x);
   }
 
   /** 2×2 max pooling, stride 2. */

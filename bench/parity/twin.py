@@ -1,10 +1,11 @@
 """The PyTorch twin of softseg's recipes (bench-only; Debian's python3-torch).
 
 Two sides, chosen by --side:
-  mirror  every choice softseg makes: TF 'same' padding (stride-2 convs pad bottom/right), TF.js's
-          legacy bilinear upsampling (src = dst * in/out, no half-pixel offset), He-normal (truncated)
-          initialisers with a Glorot-uniform classifier, weight decay on conv kernels only — to find
-          implementation differences;
+  mirror  every choice softseg makes: symmetric padding before stride-2 convs (softseg's ZeroPadding2D +
+          'valid'), TF.js's legacy bilinear upsampling (src = dst * in/out, no half-pixel offset), torch's
+          default initialisers (softseg's since Dec 2026), weight decay on conv kernels only — to find
+          implementation differences. --pad tf --init mirror gives softseg's earlier choices (TF 'same'
+          padding, He-normal kernels, Glorot classifier);
   plain   what a PyTorch user writes without thinking: symmetric padding, F.interpolate(align_corners=
           False), torch's default initialisers, AdamW decaying every parameter.
 
@@ -122,7 +123,7 @@ class MobileUNet(nn.Module):
 def create_model(name, num_classes, side, pad=None, up=None):
     """pad: 'tf' | 'sym', up: 'legacy' | 'half'; None = the side's choice."""
     mirror = side == "mirror"
-    tf_pad = (pad or ("tf" if mirror else "sym")) == "tf"
+    tf_pad = (pad or "sym") == "tf"
     legacy = (up or ("legacy" if mirror else "half")) == "legacy"
     if name == "mobile-unet":
         return MobileUNet(num_classes, tf_pad=tf_pad, legacy_up=legacy)
@@ -260,7 +261,7 @@ def check(path):
 
 
 def init_mirror(model):
-    """softseg's initialisers: He-normal (TF.js: truncated at 2σ, σ = √(2/fan)) for convs before BN, fan = k·k
+    """softseg's initialisers before Dec 2026: He-normal (TF.js: truncated at 2σ, σ = √(2/fan)) for convs before BN, fan = k·k
     for depthwise kernels; Glorot-uniform classifier kernel, zero bias."""
     with torch.no_grad():
         for m in model.modules():
@@ -456,7 +457,7 @@ def main():
     if a.cmd == "check":
         return check(a.file)
     if a.init is None:
-        a.init = "mirror" if a.side == "mirror" else "torch"
+        a.init = "torch"
     print("@@TWIN " + json.dumps(train(a)), flush=True)
     return 0
 

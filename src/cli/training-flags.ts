@@ -35,7 +35,7 @@ export const trainingFlags = {
   'warmup-steps': Flags.integer({ description: 'Linear warm-up steps (default 5% of the run).', min: 0 }),
   'eval-every': Flags.integer({ description: 'Validate every N steps (default: 5 times per run).', min: 1 }),
   'checkpoint-every': Flags.integer({ description: 'Checkpoint every N steps (default: 10 times per run).', min: 1 }),
-  augment: Flags.string({ description: 'Augmentation preset, a shorthand the flags below override: default = scale 0.5,2, flip 0.5, brightness/contrast/saturation 0.2; strong = scale 0.5,2, flip 0.5, jitter 0.5, grayscale 0.2, blur 0.5; none = no augmentation.', options: ['default', 'strong', 'none'], default: 'default', helpGroup: 'AUGMENTATION' }),
+  augment: Flags.string({ description: 'Augmentation preset, a shorthand the flags below override: default = scale 0.75,1.25, flip 0.5; strong = scale 0.5,2, flip 0.5, jitter 0.5, grayscale 0.2, blur 0.5; none = no augmentation.', options: ['default', 'strong', 'none'], default: 'default', helpGroup: 'AUGMENTATION' }),
   scale: Flags.string({ description: 'Random scale range before the crop, LO,HI (e.g. 0.75,1.25), or none.', helpGroup: 'AUGMENTATION' }),
   flip: Flags.string({ description: 'Probability of a horizontal flip.', helpGroup: 'AUGMENTATION' }),
   brightness: Flags.string({ description: 'Brightness jitter: factor in [1 − b, 1 + b].', helpGroup: 'AUGMENTATION' }),

@@ -1,5 +1,5 @@
 /**
- * Evaluates one `metrics` case of the reference vectors (`shared/reference-vectors/vectors.json`):
+ * Evaluates one `metrics` case of the reference vectors (`test/fixtures/reference-vectors.json`):
  * `options` {num_classes, ignore_index, q, num_bins, binary}, `inputs` {prob [N,C,H,W], label [N,H,W]}.
  * Returns the computed values keyed like the case's `expected` (key names built from `q`).
  */

@@ -1,5 +1,5 @@
 /**
- * Evaluates a reference-vector file (schema: shared/reference-vectors/README.md) with softseg's own
+ * Evaluates a reference-vector file (schema: test/fixtures/README.md) with softseg's own
  * implementation. Any file of that schema works: each case is computed from its inputs and options and
  * compared with every value under `expected`.
  */

@@ -10,10 +10,12 @@ export async function useBackend(name: BackendRequest = (process.env.SOFTSEG_TES
   await initBackend({ backend: name });
 }
 
-/** The reference vectors shipped beside the repo (../shared), or SOFTSEG_VECTORS. */
+/** The repository's copy of the reference vectors (test/fixtures/README.md says where it comes from). */
+export const REFERENCE_VECTORS = join(repoRoot, 'test/fixtures/reference-vectors.json');
+
+/** The reference vectors the tests check: SOFTSEG_VECTORS when set, else the repository's copy. */
 export function referenceVectorsPath(): string {
-  const candidates = [process.env.SOFTSEG_VECTORS, join(repoRoot, '../shared/reference-vectors/vectors.json')].filter(Boolean) as string[];
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`reference vectors not found (tried ${candidates.join(', ')}); set SOFTSEG_VECTORS`);
-  return found;
+  const path = process.env.SOFTSEG_VECTORS || REFERENCE_VECTORS;
+  if (!existsSync(path)) throw new Error(`reference vectors not found: ${path}${process.env.SOFTSEG_VECTORS ? ' (from SOFTSEG_VECTORS)' : ''}`);
+  return path;
 }

@@ -47,3 +47,30 @@ test('check:vectors prints one line per case and a summary, and exits 1 on a wro
   const ok = await run(process.execPath, ['--import', 'tsx', script, path], { cwd: repoRoot });
   assert.equal(ok.stdout.trim().split('\n').at(-1), '1 passed, 0 failed');
 });
+
+test('check:vectors needs nothing outside the repository: without arguments it checks test/fixtures/reference-vectors.json', async () => {
+  const { SOFTSEG_VECTORS: _, ...env } = process.env;
+  const cwd = await mkdtemp(join(tmpdir(), 'softseg-vectors-cwd-'));
+  const script = join(repoRoot, 'scripts/check-vectors.ts');
+  const { stdout, stderr } = await run(process.execPath, ['--import', import.meta.resolve('tsx'), script], { cwd, env });
+  assert.match(stderr, /^checking .*test\/fixtures\/reference-vectors\.json$/m);
+  assert.equal(stdout.trim().split('\n').at(-1), '69 passed, 0 failed');
+});
+
+test('SOFTSEG_VECTORS points check:vectors and the tests at another file', async () => {
+  const file = JSON.parse(await readFile(referenceVectorsPath(), 'utf8')) as VectorFile;
+  const dir = await mkdtemp(join(tmpdir(), 'softseg-vectors-env-'));
+  const path = join(dir, 'one.json');
+  await writeFile(path, JSON.stringify({ ...file, cases: [file.cases.find((c) => c.id === 'kd_T2_all')!] }));
+  const script = join(repoRoot, 'scripts/check-vectors.ts');
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, env: { ...process.env, SOFTSEG_VECTORS: path } });
+  assert.equal(stdout.trim().split('\n').at(-1), '1 passed, 0 failed');
+  const saved = process.env.SOFTSEG_VECTORS;
+  process.env.SOFTSEG_VECTORS = path;
+  try {
+    assert.equal(referenceVectorsPath(), path);
+  } finally {
+    if (saved === undefined) delete process.env.SOFTSEG_VECTORS;
+    else process.env.SOFTSEG_VECTORS = saved;
+  }
+});

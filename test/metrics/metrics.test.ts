@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 
 import { SoftsegError } from '../../src/errors.js';
+import { referenceVectorsPath } from '../helpers/backend.js';
 import {
   SegmentationMetrics,
   binEdges,
@@ -18,13 +18,6 @@ import {
   type MetricsVectorCase,
 } from '../../src/metrics/index.js';
 
-// The reference vectors live in shared/ next to (or inside) the repository; SOFTSEG_VECTORS overrides.
-const VECTORS = [
-  process.env.SOFTSEG_VECTORS,
-  fileURLToPath(new URL('../../shared/reference-vectors/vectors.json', import.meta.url)),
-  fileURLToPath(new URL('../../../shared/reference-vectors/vectors.json', import.meta.url)),
-].find((p): p is string => p !== undefined && p !== '' && existsSync(p));
-const NO_VECTORS = VECTORS === undefined ? 'shared/reference-vectors/vectors.json not found' : false;
 
 interface Case extends MetricsVectorCase {
   id: string;
@@ -32,7 +25,7 @@ interface Case extends MetricsVectorCase {
 }
 
 function metricCases(): Case[] {
-  const file = JSON.parse(readFileSync(VECTORS as string, 'utf8')) as { cases: Case[] };
+  const file = JSON.parse(readFileSync(referenceVectorsPath(), 'utf8')) as { cases: Case[] };
   return file.cases.filter((c) => c.kind === 'metrics');
 }
 
@@ -89,7 +82,7 @@ function sliceImages(
   return { prob: prob.subarray(from * c * P, to * c * P), label: label.subarray(from * P, to * P) };
 }
 
-test('reference vectors: all metrics cases match', { skip: NO_VECTORS }, () => {
+test('reference vectors: all metrics cases match', () => {
   const cases = metricCases();
   assert.equal(cases.length, 5);
   for (const c of cases) {
@@ -99,7 +92,7 @@ test('reference vectors: all metrics cases match', { skip: NO_VECTORS }, () => {
   }
 });
 
-test('reference vectors: the class API gives the same numbers, one image per update', { skip: NO_VECTORS }, () => {
+test('reference vectors: the class API gives the same numbers, one image per update', () => {
   for (const c of metricCases()) {
     const [n, C, h, w] = c.inputs.prob.shape;
     const P = h * w;
@@ -119,7 +112,7 @@ test('reference vectors: the class API gives the same numbers, one image per upd
   }
 });
 
-test('evaluateMetricsCase builds the q-worst keys from any q', { skip: NO_VECTORS }, () => {
+test('evaluateMetricsCase builds the q-worst keys from any q', () => {
   const c = metricCases()[0];
   const got = evaluateMetricsCase({ ...c, options: { ...c.options, q: 20 } });
   assert.deepEqual(Object.keys(got), metricKeys(20));

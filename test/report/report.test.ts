@@ -17,6 +17,7 @@ import { SoftsegError } from '../../src/errors.js';
 import { TRAIN_DEFAULTS, trainSupervised } from '../../src/recipes/supervised.js';
 import { buildReport, esc, readMetricsLog, spreadIndices, uniqueRunNames } from '../../src/report/index.js';
 import { repoRoot } from '../helpers/backend.js';
+import { requireChromium } from '../helpers/system-deps.js';
 
 const exec = promisify(execFile);
 const CLASSES = ['background', 'circle', 'square', 'triangle'];
@@ -164,27 +165,11 @@ test('softseg report (the CLI) writes the page and answers --json', async () => 
   assert.ok(existsSync(out));
 });
 
-/** Chromium's path, installing it with scripts/ensure-chromium.sh when missing; a reason string when impossible. */
-async function chromiumPath(): Promise<{ path?: string; reason?: string }> {
-  for (const p of [process.env.CHROMIUM_PATH, '/usr/bin/chromium']) if (p && existsSync(p)) return { path: p };
-  try {
-    const { stdout } = await exec('sh', [join(repoRoot, 'scripts/ensure-chromium.sh')], { timeout: 300_000 });
-    const path = stdout.trim().split('\n').pop();
-    if (path && existsSync(path)) return { path };
-    return { reason: 'scripts/ensure-chromium.sh printed no browser path' };
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    return { reason: `chromium is not installed and scripts/ensure-chromium.sh could not install it: ${(err.stderr || err.message).trim().split('\n').pop()}` };
-  }
-}
-
 test('the page renders in headless Chromium: no console errors, charts and decoded images', async (t) => {
   assert.ok(reportPath && existsSync(reportPath), 'the first test wrote the report');
-  const { path, reason } = await chromiumPath();
-  if (!path) {
-    t.skip(reason);
-    return;
-  }
+  const browserBin = requireChromium();
+  if ('skip' in browserBin) return t.skip(browserBin.skip);
+  const { path } = browserBin;
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: path,

@@ -46,7 +46,8 @@ export const trainingFlags = {
   seed: Flags.integer({ description: 'Seed for initialisation, shuffling and augmentation.', default: 0 }),
   'skip-bad': Flags.boolean({ description: 'Skip unreadable or inconsistent items (with a count and a list), before and during the run, instead of stopping.', default: false }),
   'cache-images': Flags.boolean({ description: 'Keep decoded images in memory (small data sets).', default: false }),
-  resume: Flags.boolean({ description: 'Continue from the last checkpoint in --out.', default: false }),
+  resume: Flags.boolean({ description: 'Continue the run in --out from its last checkpoint (an empty or missing --out starts a new run).', default: false, exclusive: ['overwrite'] }),
+  overwrite: Flags.boolean({ description: 'Replace the previous run in --out (its model, checkpoints and metrics are deleted first). Without --resume or --overwrite a non-empty --out is refused.', default: false, exclusive: ['resume'] }),
 };
 
 /** Flags given as strings because they are real numbers (oclif has integer flags only). */
@@ -74,7 +75,7 @@ export async function resolveRunConfig<T extends object>(command: Command, argv:
 
 /**
  * Runs a recipe with what every training command needs: the backend line, a progress bar or log lines,
- * Ctrl-C / SIGTERM turned into "checkpoint and stop", warnings on stderr.
+ * Ctrl-C / SIGTERM turned into "checkpoint and stop" (then exit code 130 / 143), warnings on stderr.
  */
 export async function runTrainingCommand<R>(
   command: Command & { startBackend(flags: { backend?: string; threads?: number }): Promise<import('../backends/select.js').BackendInfo> },
@@ -85,14 +86,22 @@ export async function runTrainingCommand<R>(
   const backend = await command.startBackend(flags);
   const progress = new TrainingProgress((line) => process.stderr.write(`${line}\n`));
   const ctrl = new AbortController();
-  const stop = () => ctrl.abort();
+  let signal: 'SIGINT' | 'SIGTERM' | null = null;
+  const stop = (s: 'SIGINT' | 'SIGTERM') => {
+    signal ??= s;
+    ctrl.abort();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    return await recipe({
+    const result = await recipe({
       backend, version: command.config.version, signal: ctrl.signal,
-      onEvent: (e) => progress.handle(e), onWarning: (w) => command.warn(w),
+      onEvent: (e) => progress.handle(e), onWarning: (w) => process.stderr.write(`Warning: ${w.replace(/\s*\n\s*/g, ' ')}\n`),
     });
+    // Stopped by a signal (a checkpoint was written): exit as a shell reports it, 128 + the signal's number,
+    // so scripts see the interruption. The command still prints its result.
+    if (signal) process.exitCode = signal === 'SIGINT' ? 130 : 143;
+    return result;
   } finally {
     progress.stop();
     process.off('SIGINT', stop);

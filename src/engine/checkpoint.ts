@@ -42,7 +42,11 @@ function variableNames(model: SegModel): string[] {
   return model.model.trainableWeights.map((w) => (w.read() as tf.Variable).name);
 }
 
-export async function saveCheckpoint(runDir: string, model: SegModel, optimizer: SegOptimizer, state: LoopState): Promise<string> {
+/**
+ * Writes a checkpoint and publishes it. `extra` writes a plug-in's own state (e.g. a mean teacher) into the
+ * checkpoint's folder before it is published, so it is complete or absent with the rest.
+ */
+export async function saveCheckpoint(runDir: string, model: SegModel, optimizer: SegOptimizer, state: LoopState, extra?: (dir: string) => Promise<void>): Promise<string> {
   const root = join(runDir, CHECKPOINTS_DIR);
   const name = `step-${String(state.step).padStart(7, '0')}`;
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
@@ -61,6 +65,7 @@ export async function saveCheckpoint(runDir: string, model: SegModel, optimizer:
   await writeFile(join(tmp, 'optimizer.bin'), bytes);
   await writeFile(join(tmp, 'optimizer.json'), JSON.stringify({ kind: optimizer.config.kind, specs }));
   await writeFile(join(tmp, 'state.json'), JSON.stringify(state, null, 2));
+  await extra?.(tmp);
   const final = join(root, name);
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);

@@ -74,6 +74,13 @@ export interface TrainingOptions {
   onEvent?: (event: TrainingEvent) => void;
   /** Abort (e.g. on SIGINT) → checkpoint at the end of the current step, then return. */
   signal?: AbortSignal;
+  /**
+   * State of a plug-in that a run needs to continue identically (e.g. a mean teacher): `save` writes it into
+   * each checkpoint's folder before the checkpoint is published, `restore` reads it back on resume.
+   */
+  checkpointExtra?: { save(dir: string, step: number): Promise<void>; restore(dir: string, step: number): Promise<void> };
+  /** Called after each checkpoint is published (e.g. to record the configuration that produced it). */
+  afterCheckpoint?: (step: number, path: string) => Promise<void>;
 }
 
 export interface TrainingResult {
@@ -114,7 +121,10 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
   let resumedFrom: string | null = null;
   if (o.resume) {
     resumedFrom = await latestCheckpoint(o.runDir);
-    if (resumedFrom) state = await restoreCheckpoint(resumedFrom, o.model, optimizer);
+    if (resumedFrom) {
+      state = await restoreCheckpoint(resumedFrom, o.model, optimizer);
+      await o.checkpointExtra?.restore(resumedFrom, state.step);
+    }
   }
   const log = (record: Record<string, unknown>) => appendFile(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...record }) + '\n');
   o.onEvent?.({ type: 'start', step: state.step, steps: o.steps, resumedFrom });
@@ -187,7 +197,9 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
       if (o.evalEvery && state.step % o.evalEvery === 0 && state.step < o.steps) await evaluateNow();
       const stop = o.signal?.aborted ?? false;
       if (state.step % checkpointEvery === 0 || stop || state.step === o.steps) {
-        const path = await saveCheckpoint(o.runDir, o.model, optimizer, state);
+        const extra = o.checkpointExtra;
+        const path = await saveCheckpoint(o.runDir, o.model, optimizer, state, extra && ((dir) => extra.save(dir, state.step)));
+        await o.afterCheckpoint?.(state.step, path);
         o.onEvent?.({ type: 'checkpoint', step: state.step, path });
       }
       if (stop && state.step < o.steps) {

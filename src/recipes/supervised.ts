@@ -2,7 +2,7 @@
  * Supervised training (`softseg train`): a labeled folder, a zoo model, cross-entropy + JML (optionally with
  * uniform or boundary label smoothing), validation with the fine-grained metrics, all through the engine.
  */
-import { writeFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createModel, sizeMultiple } from '../../models/registry.js';
@@ -17,10 +17,12 @@ import { SoftsegError } from '../errors.js';
 import { hardLabelObjective, smoothedLabelObjective, type LossWeights } from '../losses/objectives.js';
 import type { ActiveClassesMode } from '../losses/jdt.js';
 import { evaluateDataset, scalarMetrics } from '../inference/evaluate.js';
-import { train, type BatchSource, type TrainingEvent, type TrainingResult } from '../engine/trainer.js';
+import { train, type BatchSource, type TrainingEvent, type TrainingOptions, type TrainingResult } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import type { BackendInfo } from '../backends/select.js';
 import { defaultWorkerThreads } from '../worker-pool.js';
+import { writeFileAtomic } from '../data/fs-util.js';
+import { clearRunDir, planRunDir } from './run-dir.js';
 
 export interface TrainConfig {
   data: string;
@@ -66,6 +68,8 @@ export interface TrainConfig {
   skipBad: boolean;
   cacheImages: boolean;
   resume: boolean;
+  /** Replace the previous run in `out` (cleared first); without it a non-empty `out` is refused unless `resume`. */
+  overwrite: boolean;
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
@@ -95,6 +99,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   skipBad: false,
   cacheImages: false,
   resume: false,
+  overwrite: false,
 };
 
 export const TRAIN_KEYS = [...Object.keys({ ...TRAIN_DEFAULTS, val: 0, epochs: 0, steps: 0, numClasses: 0, ignoreIndex: 0, warmupSteps: 0, evalEvery: 0, checkpointEvery: 0 }), ...AUGMENTATION_KEYS];
@@ -208,6 +213,8 @@ export async function launchTraining(args: {
   extraMetadata?: Record<string, unknown>;
   /** Called with the freshly built model before training (e.g. to load initial weights); a resumed run then restores its checkpoint over them. */
   prepareModel?: (model: SegModel) => Promise<void> | void;
+  /** A plug-in's state saved in every checkpoint and restored on resume (see the engine's TrainingOptions). */
+  checkpointExtra?: TrainingOptions['checkpointExtra'];
   env: RecipeEnv;
 }): Promise<{ config: TrainConfig; result: TrainingResult }> {
   const { config, ds, val, env } = args;
@@ -219,8 +226,17 @@ export async function launchTraining(args: {
     if (stepsPerEpoch < 1) throw new SoftsegError(`batch size ${config.batchSize} is larger than the data set (${args.epochItems} images)`, { file: ds.root });
     const steps = config.steps ?? (config.epochs ?? 10) * stepsPerEpoch;
     const effective: TrainConfig & { augmentation: Augmentation | 'none' } = { ...config, steps, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex, augmentation: resolveAugmentation(config) || 'none' };
+    // Checked again now that the work is about to start (the folder may have changed meanwhile); --overwrite clears it here.
+    await clearRunDir(await planRunDir(config.out, config));
     await mkdir(config.out, { recursive: true });
-    await writeFile(join(config.out, 'config.json'), JSON.stringify(effective, null, 2));
+    // config.json describes the checkpoints beside it: written with this run's first checkpoint, so a run that
+    // fails before one (bad options on --resume, a NaN at step 1) leaves the previous config.json as it was.
+    let configWritten = false;
+    const afterCheckpoint = async () => {
+      if (configWritten) return;
+      await writeFileAtomic(join(config.out, 'config.json'), JSON.stringify(effective, null, 2));
+      configWritten = true;
+    };
     const metadata = {
       format: 'softseg-model',
       formatVersion: 1,
@@ -245,6 +261,7 @@ export async function launchTraining(args: {
       checkpointEvery: config.checkpointEvery, evalEvery: val ? config.evalEvery ?? Math.max(1, Math.floor(steps / 5)) : undefined,
       evaluate: val ? async (m) => scalarMetrics(await evaluateDataset(m, val, { normalize: IMAGENET_NORMALIZATION })) : undefined,
       resume: config.resume, metadata, onEvent: env.onEvent, signal: env.signal,
+      checkpointExtra: args.checkpointExtra, afterCheckpoint,
     });
     return { config: effective, result };
   } finally {
@@ -256,6 +273,8 @@ export async function launchTraining(args: {
 export async function openRecipeData(config: TrainConfig, env: RecipeEnv): Promise<{ ds: Dataset; val: Dataset | null; warnings: string[] }> {
   checkConfig(config);
   resolveAugmentation(config); // bad values fail before the data is read
+  // The run folder before any work: a non-empty one needs --resume or --overwrite.
+  for (const w of (await planRunDir(config.out, config)).warnings) env.onWarning?.(w);
   const { ds, warnings } = await openValidated(config.data, config);
   const { crop, note } = defaultCrop(config.crop, config.crop > 0 ? null : await smallestImageSize(ds), sizeMultiple(config.model, { numClasses: ds.numClasses }));
   config.crop = crop;

@@ -87,3 +87,66 @@ test('bad input: a label out of range stops before training with the file named 
   assert.equal(skipped.code, 0, skipped.stderr);
   assert.match(skipped.stderr, /skipped 1 bad item/);
 });
+
+test('a non-empty --out is refused (exit 2) and left as it was; --overwrite replaces the run; --resume with --overwrite is a usage error', async () => {
+  const out = join(root, 'run-twice');
+  const args = ['train', '--data', join(root, 'shapes/train'), '--val', join(root, 'shapes/val'), '--model', 'mobile-unet', '--out', out, '--steps', '4', '--crop', '32', '--batch-size', '4', '--backend', 'wasm'];
+  const first = await softseg(...args);
+  assert.equal(first.code, 0, first.stderr);
+  const before = await readFile(join(out, 'metrics.jsonl'), 'utf8');
+  const weights = await readFile(join(out, 'model', 'weights.bin'));
+
+  const again = await softseg(...args.map((a) => (a === '4' ? '6' : a)));
+  assert.equal(again.code, 2, again.stderr);
+  assert.equal(again.stderr.trim().split('\n').filter((l) => l.startsWith('Error:')).length, 1);
+  assert.match(again.stderr, /^Error: --out .*run-twice is not empty \(it holds best, checkpoints, config\.json, metrics\.jsonl, model\) — pass --resume to continue that run, --overwrite to replace it/m);
+  assert.equal(await readFile(join(out, 'metrics.jsonl'), 'utf8'), before);
+  assert.deepEqual(await readFile(join(out, 'model', 'weights.bin')), weights);
+
+  const both = await softseg(...args, '--resume', '--overwrite');
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--overwrite.*cannot also be provided when using --resume|--resume.*--overwrite/);
+
+  const over = await softseg(...args.map((a) => (a === '4' ? '6' : a)), '--overwrite');
+  assert.equal(over.code, 0, over.stderr);
+  const lines = await trainLines(out);
+  assert.deepEqual(lines.map((l) => l.step), [6], 'metrics.jsonl holds the new run only');
+  assert.equal(JSON.parse(await readFile(join(out, 'checkpoints', 'latest.json'), 'utf8')).step, 6);
+  assert.equal(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).steps, 6);
+});
+
+test('--resume on a missing folder says it starts a new run; a failed resume leaves config.json as it was', async () => {
+  const out = join(root, 'run-resume-new');
+  const args = ['train', '--data', join(root, 'shapes/train'), '--model', 'mobile-unet', '--out', out, '--steps', '2', '--crop', '32', '--batch-size', '4', '--backend', 'wasm'];
+  const fresh = await softseg(...args, '--resume');
+  assert.equal(fresh.code, 0, fresh.stderr);
+  assert.match(fresh.stderr, /--resume: .*run-resume-new holds no run yet; starting a new run/);
+  const config = await readFile(join(out, 'config.json'), 'utf8');
+  // Resuming with another architecture fails on the checkpoint: the run's config.json must still describe it.
+  const failed = await softseg(...args.map((a) => (a === 'mobile-unet' ? 'unet-lite' : a === '2' ? '4' : a)), '--resume');
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.match(failed.stderr, /checkpoint does not match the model/);
+  assert.equal(await readFile(join(out, 'config.json'), 'utf8'), config);
+});
+
+test('Ctrl-C: a checkpoint is written, then the process exits with code 130; the run resumes from it', async () => {
+  const out = join(root, 'run-sigint');
+  const args = [bin, 'train', '--data', join(root, 'shapes/train'), '--model', 'mobile-unet', '--out', out, '--steps', '400', '--crop', '32', '--batch-size', '4', '--checkpoint-every', '1000', '--backend', 'wasm'];
+  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  // The first progress line (step 10) says training runs; then Ctrl-C.
+  await new Promise<void>((resolveStarted) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/step\s+\d+\/400/.test(stderr)) resolveStarted();
+    });
+  });
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  assert.equal(code, 130, stderr);
+  const latest = JSON.parse(await readFile(join(out, 'checkpoints', 'latest.json'), 'utf8'));
+  assert.ok(latest.step >= 10 && latest.step < 400, `checkpoint at ${latest.step}`);
+  assert.match(stdout, new RegExp(`stopped at step ${latest.step}; resume with --resume`));
+  assert.ok(existsSync(join(out, 'config.json')), 'the interrupted run recorded its configuration with its checkpoint');
+});

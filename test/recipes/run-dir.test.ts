@@ -1,0 +1,79 @@
+// The run folder rules of train/distill/ssl: a non-empty --out is refused without --resume or --overwrite,
+// --overwrite clears only a run, --resume on nothing says it starts fresh.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SoftsegError } from '../../src/errors.js';
+import { clearRunDir, planRunDir } from '../../src/recipes/run-dir.js';
+
+const none = { resume: false, overwrite: false };
+
+async function runFolder(withCheckpoint: boolean): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'softseg-rundir-'));
+  await mkdir(join(dir, 'model'));
+  await writeFile(join(dir, 'model', 'model.json'), '{}');
+  await writeFile(join(dir, 'metrics.jsonl'), '{"type":"train","step":10}\n');
+  await writeFile(join(dir, 'config.json'), '{}');
+  if (withCheckpoint) {
+    await mkdir(join(dir, 'checkpoints', 'step-0000010'), { recursive: true });
+    await writeFile(join(dir, 'checkpoints', 'latest.json'), JSON.stringify({ checkpoint: 'step-0000010', step: 10 }));
+  }
+  return dir;
+}
+
+const usageError = (pattern: RegExp) => (e: unknown) => e instanceof SoftsegError && e.exitCode === 2 && pattern.test(e.oneLine());
+
+test('a missing or empty folder is a new run; --resume there says it starts a new run', async () => {
+  const empty = await mkdtemp(join(tmpdir(), 'softseg-rundir-'));
+  for (const dir of [empty, join(empty, 'not-yet')]) {
+    assert.deepEqual(await planRunDir(dir, none), { mode: 'new', clear: [], warnings: [] });
+    assert.deepEqual(await planRunDir(dir, { resume: true, overwrite: false }), { mode: 'new', clear: [], warnings: [`--resume: ${dir} holds no run yet; starting a new run`] });
+  }
+  await writeFile(join(empty, 'config.json.123.abcd.tmp'), 'x');
+  assert.equal((await planRunDir(empty, none)).mode, 'new', 'a leftover temporary file does not make a folder a run');
+});
+
+test('a non-empty folder is refused without --resume or --overwrite, naming what it holds', async () => {
+  const dir = await runFolder(true);
+  await assert.rejects(planRunDir(dir, none), usageError(/--out .* is not empty \(it holds checkpoints, config\.json, metrics\.jsonl, model\) — pass --resume to continue that run, --overwrite to replace it/));
+  const file = join(dir, 'config.json');
+  await assert.rejects(planRunDir(file, none), usageError(/--out .*config\.json is not a folder/));
+  await assert.rejects(planRunDir(dir, { resume: true, overwrite: true }), usageError(/--resume and --overwrite are alternatives/));
+});
+
+test('--resume needs a checkpoint in a non-empty folder', async () => {
+  assert.deepEqual(await planRunDir(await runFolder(true), { resume: true, overwrite: false }), { mode: 'resume', clear: [], warnings: [] });
+  await assert.rejects(planRunDir(await runFolder(false), { resume: true, overwrite: false }), usageError(/--resume: .* has no checkpoint to resume from .* pass --overwrite instead/));
+});
+
+test('--overwrite clears a previous run (and nothing is cleared by planning); a folder with other files is never cleared', async () => {
+  const dir = await runFolder(true);
+  await writeFile(join(dir, 'metrics.jsonl.99.ffff.tmp'), 'x');
+  const plan = await planRunDir(dir, { resume: false, overwrite: true });
+  assert.equal(plan.mode, 'new');
+  assert.equal((await readdir(dir)).length, 5, 'planning changes nothing');
+  await clearRunDir(plan);
+  assert.deepEqual(await readdir(dir), []);
+
+  const mixed = await runFolder(true);
+  await writeFile(join(mixed, 'notes.txt'), 'mine');
+  await assert.rejects(planRunDir(mixed, { resume: false, overwrite: true }), usageError(/--overwrite: .* holds files that are not a softseg run's \(notes\.txt\); it is not cleared/));
+  await assert.rejects(planRunDir(mixed, none), usageError(/is not empty .* — choose another --out$/));
+  assert.ok(existsSync(join(mixed, 'notes.txt')) && existsSync(join(mixed, 'model', 'model.json')));
+});
+
+test('train, distill and ssl all refuse a non-empty run folder before opening any data', async () => {
+  const { TRAIN_DEFAULTS, trainSupervised } = await import('../../src/recipes/supervised.js');
+  const { DISTILL_DEFAULTS, trainDistill } = await import('../../src/recipes/distill.js');
+  const { SSL_DEFAULTS, trainSsl } = await import('../../src/recipes/ssl.js');
+  const out = await runFolder(true);
+  const env = { backend: { name: 'cpu', reason: 'test', threads: 1 }, version: 'test' } as never;
+  const data = join(out, 'no-such-data');
+  const refused = usageError(/is not empty/);
+  await assert.rejects(trainSupervised({ ...TRAIN_DEFAULTS, data, out }, env), refused);
+  await assert.rejects(trainDistill({ ...DISTILL_DEFAULTS, data, out, teacher: 't', cache: 'c' }, env), refused);
+  await assert.rejects(trainSsl({ ...SSL_DEFAULTS, data, out, teacher: 't', cache: 'c', unlabeled: [data] }, env), refused);
+});

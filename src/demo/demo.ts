@@ -5,9 +5,9 @@
  * by hand on one's own data.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateShapesDataset } from '../data/synthetic.js';
 import { SoftsegError } from '../errors.js';
@@ -59,6 +59,28 @@ function cliPath(): string {
     if (parent === dir) throw new SoftsegError('cannot find softseg\'s bin/run.js');
     dir = parent;
   }
+}
+
+/**
+ * How a user runs this installation's CLI from `cwd`, for the commands the demo prints: `softseg` when that
+ * name on PATH is this very bin/run.js (an installed or linked package), else the path of bin/run.js —
+ * `./bin/run.js` in the checkout, as the README's set-up leaves it.
+ */
+export function cliInvocation(cli: string, cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
+  const real = (p: string): string | null => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return null;
+    }
+  };
+  const target = real(cli) ?? cli;
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (dir && real(join(dir, 'softseg')) === target) return 'softseg';
+  }
+  const r = relative(cwd, cli);
+  if (r !== '' && !r.startsWith('..') && !isAbsolute(r)) return quote(`.${sep}${r}`);
+  return quote(cli);
 }
 
 const quote = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
@@ -119,8 +141,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const data = join(out, 'data');
   const commands: string[] = [];
   const common = ['--backend', o.backend ?? 'auto', ...(o.threads ? ['--threads', String(o.threads)] : [])];
+  const invocation = cliInvocation(cliPath());
   const step = async (title: string, args: string[]) => {
-    const shown = `softseg ${args.map((a) => quote(a.startsWith(out) ? rel(a) : a)).join(' ')}`;
+    const shown = `${invocation} ${args.map((a) => quote(a.startsWith(out) ? rel(a) : a)).join(' ')}`;
     commands.push(shown);
     log(`\n${title}\n  $ ${shown}`);
     return softseg([...args, ...common], log);
@@ -137,17 +160,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
   await step('1/6 training the teacher (CE + JML, boundary label smoothing as the method recommends for KD teachers)', [
     'train', '--data', train, '--val', val, '--model', p.teacher.model, '--width', p.teacher.width, '--out', runs.teacher,
-    '--steps', String(p.teacher.steps), '--crop', crop, '--bls', '--seed', String(seed),
+    '--steps', String(p.teacher.steps), '--crop', crop, '--bls', '--seed', String(seed), '--overwrite',
   ]);
   await step('2/6 labelling the training and unlabeled images with the teacher (soft labels into the cache)', [
     'label', '--teacher', runs.teacher, '--images', join(train, 'images'), '--images', unlabeled, '--cache', cache,
   ]);
   await step('3/6 distilling the student with JML-KD (ground truth + teacher soft labels, unlabeled images too)', [
     'distill', '--teacher', runs.teacher, '--cache', cache, '--data', train, '--unlabeled', join(data, 'unlabeled'), '--val', val,
-    '--model', 'mobile-unet', '--out', runs.kd, '--steps', studentSteps, '--crop', crop, '--seed', String(seed),
+    '--model', 'mobile-unet', '--out', runs.kd, '--steps', studentSteps, '--crop', crop, '--seed', String(seed), '--overwrite',
   ]);
   await step('4/6 training the same student with cross-entropy alone, for comparison', [
-    'train', '--data', train, '--val', val, '--model', 'mobile-unet', '--loss', 'ce', '--out', runs.ce, '--steps', studentSteps, '--crop', crop, '--seed', String(seed),
+    'train', '--data', train, '--val', val, '--model', 'mobile-unet', '--loss', 'ce', '--out', runs.ce, '--steps', studentSteps, '--crop', crop, '--seed', String(seed), '--overwrite',
   ]);
   log('\n5/6 evaluating all three on the validation set');
   const rows: DemoRow[] = [];

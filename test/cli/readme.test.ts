@@ -41,8 +41,17 @@ test('README: the demo and then every runnable workflow command succeed in one w
   const demo = await exec(process.execPath, [bin, 'demo', '--quick', '--backend', 'wasm'], { cwd, maxBuffer: 16 << 20 });
   assert.match(demo.stdout, /^model\s+architecture\s+mIoU\s+mIoU\^I\s+ECE %\s+params\s+train img\/s$/m);
   for (const row of ['teacher', 'student, JML-KD', 'student, CE only']) assert.match(demo.stdout, new RegExp(`^${row}\\s+\\S+\\s+\\d+\\.\\d\\s+\\d+\\.\\d`, 'm'));
-  for (const cmd of ['softseg train', 'softseg label', 'softseg distill', 'softseg eval', 'softseg report']) assert.ok(demo.stdout.includes(cmd), cmd);
   assert.ok(existsSync(join(cwd, 'softseg-demo', 'report.html')));
+
+  // The commands it printed run as printed, from the same folder (a shell reads them; fewer steps).
+  const printed = demo.stdout.split('The commands it ran (repeat them on your own data):\n')[1]!.split('\n\n')[0]!.split('\n').map((l) => l.trim());
+  assert.deepEqual(printed.map((c) => c.split(' ')[1]), ['train', 'label', 'distill', 'train', 'eval', 'eval', 'eval', 'report']);
+  for (const command of printed) {
+    assert.ok(command.startsWith(`${bin} `), `printed with this checkout's bin/run.js (cwd is outside it): ${command}`);
+    await exec('sh', ['-c', command.replace(/--steps \d+/, '--steps 2')], { cwd, maxBuffer: 16 << 20, env: { ...process.env, SOFTSEG_BACKEND: 'wasm' } }).catch((e: { stderr: string }) => {
+      assert.fail(`the demo's printed command failed: ${command}\n${e.stderr}`);
+    });
+  }
 
   const commands = runnableCommands(await readFile(join(repoRoot, 'README.md'), 'utf8'));
   assert.ok(commands.length >= 8, `found ${commands.length} runnable commands`);

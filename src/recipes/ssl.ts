@@ -333,6 +333,13 @@ export class EmaTeacher {
  * pixels (the step events' `u_dominant_share`, once λ_u > 0), or (b) val mIoU more than 15 points below its
  * best. The first bad check warns; `patience` consecutive bad checks of one kind stop the run.
  */
+export interface CollapseGuardState {
+  shareBad: number;
+  evalBad: number;
+  best: number | null;
+  warned: boolean;
+}
+
 export class CollapseGuard {
   reason: string | null = null;
   private shareBad = 0;
@@ -365,6 +372,18 @@ export class CollapseGuard {
     if (share === undefined || !(weight > 0) || this.o.shareCheck === false) return;
     if (share > this.o.share) this.bad('share', `one class takes ${(100 * share).toFixed(1)}% of the student's predicted unlabeled pixels (> ${(100 * this.o.share).toFixed(0)}%, step ${step})`);
     else this.shareBad = 0;
+  }
+
+  /** What a resumed run needs to continue the checks where they were (saved with each checkpoint). */
+  state(): CollapseGuardState {
+    return { shareBad: this.shareBad, evalBad: this.evalBad, best: this.best, warned: this.warned };
+  }
+
+  restore(s: CollapseGuardState): void {
+    this.shareBad = s.shareBad;
+    this.evalBad = s.evalBad;
+    this.best = s.best;
+    this.warned = s.warned;
   }
 
   onEval(step: number, metrics: Record<string, number>): void {
@@ -447,6 +466,15 @@ export interface SslRun {
   misses: number;
 }
 
+interface MeanTeacherRun {
+  teacher: EmaTeacher;
+  /** The teacher was started (copied from the student at the end of the warm-up, or restored). */
+  started: boolean;
+  /** An update from the student's latest step is still to be applied. */
+  pending: boolean;
+  catchUp(): void;
+}
+
 /** Everything `softseg ssl` does, as a library call. */
 export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (path: string) => void }): Promise<SslRun> {
   checkSslConfig(config);
@@ -461,7 +489,12 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
 
   let teacher: Teacher | null = null;
   let labels: TeacherLabels | null = null;
-  let student: SegModel | null = null;
+  /**
+   * The mean teacher lives with the run, not with a batch source: its update after a student step is applied
+   * lazily (before the next prediction — `pending`), or when a checkpoint is written, so every checkpoint
+   * holds the teacher that the next step will use, and a resumed run continues exactly as an uninterrupted one.
+   */
+  let mean: MeanTeacherRun | null = null;
   const threshold = effectiveThreshold(config);
   try {
     let teacherMeta: Record<string, unknown>;
@@ -492,15 +525,14 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
       if (fixed) options.softCache = fixed.loaderSource();
       else options.keepMask = true;
       const unl: Loader = createLoader(pool, options);
-      const ema = config.ema !== undefined ? new EmaTeacher(student!, config.ema) : null;
+      const ema = mean?.teacher ?? null;
       let step = startStep;
-      let emaStarted = false;
-      let pending = false;
       const startEma = async (s: number) => {
-        // The mean teacher starts as a copy of the student when the unlabeled loss starts (after the warm-up);
-        // a resumed run reloads the teacher saved with its checkpoint.
+        // The mean teacher starts as a copy of the student when the unlabeled loss starts (after the warm-up); a
+        // resumed run has it from its checkpoint (mean.started), or — a run written before checkpoints held it —
+        // from ema-teacher/ when that was saved at the same step.
         if (s > config.unlabeledWarmup && startStep === s && (await ema!.load(emaDir, s))) return;
-        if (s > config.unlabeledWarmup) env.onWarning?.(`no mean-teacher state saved for step ${s} in ${emaDir}; restarting the teacher from the student`);
+        if (s > config.unlabeledWarmup) env.onWarning?.(`no mean-teacher state saved for step ${s}; restarting the teacher from the student`);
         ema!.copyFromStudent();
       };
       let waited = 0;
@@ -518,15 +550,14 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
           const keep = new Float32Array((nL + nU) * plane);
           const uKeep = u.keep!;
           let uProb: Float32Array;
-          if (ema) {
-            if (pending) ema.update();
-            pending = false;
+          if (ema && mean) {
+            mean.catchUp();
             if (s >= config.unlabeledWarmup) {
-              if (!emaStarted) await startEma(s);
-              emaStarted = true;
+              if (!mean.started) await startEma(s);
+              mean.started = true;
               uProb = await ema.predict(u.images, nU, [h, w], config.temperature);
               for (let p = 0; p < uKeep.length; p++) if (!uKeep[p]) uProb.fill(0, p * C, (p + 1) * C);
-              pending = true;
+              mean.pending = true;
             } else uProb = new Float32Array(nU * plane * C);
           } else uProb = u.teacherProb!;
           if (config.cutmix > 0) {
@@ -541,13 +572,10 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
         },
         close: async () => {
           await Promise.all([lab.close(), unl.close()]);
-          if (ema) {
-            try {
-              if (pending) ema.update();
-              if (emaStarted) await ema.save(emaDir, step);
-            } finally {
-              ema.dispose();
-            }
+          // The run's last mean teacher, beside its model (checkpoints hold their own copies).
+          if (ema && mean) {
+            mean.catchUp();
+            if (mean.started) await ema.save(emaDir, step);
           }
         },
         waitedMs: () => waited,
@@ -578,10 +606,31 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
         env: { ...env, onEvent, signal: ctrl.signal },
         extraMetadata: { recipe: 'ssl', teacher: teacherMeta, ssl: sslMeta },
         prepareModel: async (model) => {
-          student = model;
           if (config.init) {
             teacherMeta.init = await loadInit(config.init, model);
           }
+          if (config.ema !== undefined) {
+            const teacher = new EmaTeacher(model, config.ema);
+            mean = {
+              teacher, started: false, pending: false,
+              catchUp() {
+                if (this.pending) teacher.update();
+                this.pending = false;
+              },
+            };
+          }
+        },
+        checkpointExtra: {
+          save: async (dir, step) => {
+            await writeFile(join(dir, 'collapse-guard.json'), JSON.stringify(guard.state()));
+            if (!mean) return;
+            mean.catchUp();
+            if (mean.started) await mean.teacher.save(join(dir, 'ema-teacher'), step);
+          },
+          restore: async (dir, step) => {
+            if (existsSync(join(dir, 'collapse-guard.json'))) guard.restore(JSON.parse(await readFile(join(dir, 'collapse-guard.json'), 'utf8')) as CollapseGuardState);
+            if (mean) mean.started = await mean.teacher.load(join(dir, 'ema-teacher'), step);
+          },
         },
       });
     } finally {
@@ -596,6 +645,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
     }
     return { config: { ...config, ...launched.config }, result: launched.result, teacher: teacherMeta, misses: labels?.misses ?? 0 };
   } finally {
+    (mean as MeanTeacherRun | null)?.teacher.dispose();
     await teacher?.dispose();
   }
 }

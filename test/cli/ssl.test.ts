@@ -2,7 +2,7 @@
 // records the teacher; bad flag combinations fail with one clear line.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -81,4 +81,33 @@ test('ssl: bad flag combinations give one clear line', async () => {
   const cut = await softseg('ssl', ...common().filter((a) => a !== '--json'), '--teacher', join(root, 'teacher'), '--cache', join(root, 'cache'), '--cutmix', 'lots', '--out', join(root, 'bad'));
   assert.equal(cut.code, 2);
   assert.match(cut.stderr, /--cutmix must be a number/);
+});
+
+test('a mean-teacher run killed (kill -9) mid-way and resumed ends exactly as an uninterrupted one: checkpoints hold the teacher', async () => {
+  const args = (out: string) => ['ssl', '--data', join(root, 'data'), '--unlabeled', join(root, 'extra'), '--model', 'mobile-unet', '--width', '0.25', '--crop', '32',
+    '--batch-size', '4', '--backend', 'wasm', '--ema', '0.9', '--init', join(root, 'sup'), '--out', out, '--steps', '40', '--checkpoint-every', '4', '--collapse-share', '1', '--seed', '3'];
+  const whole = await softseg(...args(join(root, 'mt-whole')));
+  assert.equal(whole.code, 0, whole.stderr);
+
+  const out = join(root, 'mt-killed');
+  const child = spawn(process.execPath, [bin, ...args(out)], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  // kill -9 as soon as the first checkpoint (step 4) is reported: the process gets no chance to save anything more.
+  await new Promise<void>((resolveCheckpoint) => child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (/checkpoint @ \d+/.test(stderr)) resolveCheckpoint();
+  }));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('exit', r));
+  const killedAt = JSON.parse(await readFile(join(out, 'checkpoints', 'latest.json'), 'utf8')).step as number;
+  assert.ok(killedAt >= 4 && killedAt < 40, `killed after step ${killedAt}`);
+  assert.ok(existsSync(join(out, 'checkpoints', `step-${String(killedAt).padStart(7, '0')}`, 'ema-teacher', 'model.json')), 'the checkpoint holds the mean teacher');
+
+  const resumed = await softseg(...args(out), '--resume');
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.doesNotMatch(resumed.stderr, /restarting the teacher/);
+  assert.match(resumed.stderr, new RegExp(`resuming from .* at step ${killedAt}/40`));
+  for (const file of ['model/weights.bin', 'ema-teacher/weights.bin']) {
+    assert.ok((await readFile(join(out, file))).equals(await readFile(join(root, 'mt-whole', file))), `${file}: resumed = uninterrupted`);
+  }
 });

@@ -307,3 +307,20 @@ test('mean teacher after a supervised warm-up phase: saved with the run, reloade
   const meta = JSON.parse(await readFile(join(out, 'model', 'softseg.json'), 'utf8'));
   assert.deepEqual([meta.teacher.kind, meta.teacher.init, meta.teacher.warmup], ['ema', null, 2]);
 });
+
+test('collapse guard: its state survives a checkpoint, so a resumed run stops where the uninterrupted one would', () => {
+  const stops: string[] = [];
+  const make = () => new CollapseGuard({ share: 0.9, patience: 3, onStop: (r) => stops.push(r) });
+  const a = make();
+  a.onEval(10, { mIoUD: 60 });
+  a.onStep(20, { u_dominant_share: 0.99, u_weight: 1 });
+  a.onStep(30, { u_dominant_share: 0.99, u_weight: 1 });
+  const saved = JSON.parse(JSON.stringify(a.state()));
+  assert.deepEqual(saved, { shareBad: 2, evalBad: 0, best: 60, warned: true });
+  const b = make();
+  b.restore(saved);
+  b.onStep(40, { u_dominant_share: 0.99, u_weight: 1 });
+  assert.equal(stops.length, 1, 'the third bad check in a row stops the resumed run');
+  b.onEval(50, { mIoUD: 40 });
+  assert.deepEqual(b.state(), { shareBad: 3, evalBad: 1, best: 60, warned: true }, 'the best val mIoU came back too');
+});

@@ -21,7 +21,7 @@ Teachers: a softseg run directory, a TensorFlow.js model.json folder (LayersMode
     images: Flags.string({ description: 'Folder of images (repeatable; searched recursively).', required: true, multiple: true }),
     cache: Flags.string({ description: 'Cache folder (created when missing; shared by `distill` and `ssl`).', required: true }),
     mode: Flags.string({ description: 'What to store: soft labels, pseudo-labels (hard + confidence), or both.', options: ['soft', 'pseudo', 'both'], default: 'soft' }),
-    k: Flags.integer({ description: 'Classes kept per pixel for soft labels (top-k + residual mass).', default: 4, min: 1, max: 255 }),
+    k: Flags.integer({ description: 'Classes kept per pixel for soft labels (top-k + residual mass; default 4, or the teacher\'s classes when fewer; at most the teacher\'s classes).', min: 1, max: 255 }),
     shard: Flags.string({ description: 'Label only part i of n (e.g. 1/4), for several processes or machines on one cache.' }),
     'batch-size': Flags.integer({ description: 'Images per teacher call.', default: 8, min: 1 }),
     'num-classes': Flags.integer({ description: 'Expected number of classes (checked against the teacher).', min: 1 }),

@@ -40,6 +40,14 @@ export class BadFileError extends SoftsegError {
   }
 }
 
+/**
+ * A usage error: a flag (or config-file key) with a bad value or a bad combination of flags. The CLI exits
+ * with code 2 for it, as for flags it cannot parse; other problems (a bad file, a failed run) exit with 1.
+ */
+export function usageError(message: string, options: { file?: string; hint?: string } = {}): SoftsegError {
+  return new SoftsegError(message, { ...options, exitCode: 2 });
+}
+
 /** Throws a SoftsegError unless `condition` holds. */
 export function check(condition: unknown, message: string, options?: { file?: string; hint?: string }): asserts condition {
   if (!condition) throw new SoftsegError(message, options);

@@ -35,11 +35,13 @@ export abstract class SoftsegCommand extends Command {
     return info;
   }
 
-  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+  protected override async catch(err: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<unknown> {
     if (err instanceof SoftsegError) {
       for (const line of err.details ?? []) process.stderr.write(`${line.replace(/\s*\n\s*/g, ' ')}\n`);
       failOneLine(this, err.oneLine(), err.exitCode);
     }
+    // oclif's flag parser (unknown flag, bad integer, a flag given twice, …): one line too, exit 2.
+    if (err.oclif?.exit === 2 && err.code !== 'EEXIT') failOneLine(this, `${err.message.replace(/\s*See more help with --help\s*$/, '')} (see --help)`, 2);
     return super.catch(err);
   }
 }

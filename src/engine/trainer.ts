@@ -3,7 +3,7 @@
  * batch source they plug in. It owns the schedule, checkpoints and resume, the NaN guard, evaluation and
  * best-model tracking, metrics.jsonl, and progress events (commands turn them into bars or log lines).
  */
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveModel } from '../../models/io.js';
@@ -90,6 +90,15 @@ export interface TrainingResult {
   bestStep: number | null;
   lastLoss: number | null;
   finalMetrics: Record<string, number> | null;
+}
+
+/** The step a checkpoint was written at, from its state.json (null when unreadable). */
+async function readLoopStep(dir: string): Promise<number | null> {
+  try {
+    return (JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as LoopState).step;
+  } catch {
+    return null;
+  }
 }
 
 function toTensors(b: HostBatch): TensorBatch {
@@ -214,7 +223,9 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
   } catch (e) {
     if (e instanceof NonFiniteLossError) {
       await log({ type: 'error', step: state.step, message: e.message, parts: e.parts });
-      throw new SoftsegError(`training stopped at step ${state.step + 1}: ${e.message}; the last good checkpoint is kept`, { hint: e.hint });
+      const kept = await latestCheckpoint(o.runDir);
+      const where = kept ? `the last good checkpoint (step ${(await readLoopStep(kept)) ?? '?'}) is kept` : 'no checkpoint was written before it';
+      throw new SoftsegError(`training stopped at step ${state.step + 1}: ${e.message}; ${where}`, { hint: e.hint });
     }
     throw e;
   } finally {

@@ -16,7 +16,7 @@ import type { DataProblem } from '../data/dataset.js';
 import { colorizeMask, decodeImage, fullPalette, writeMask, type DecodedImage } from '../data/decode.js';
 import { listFilesRecursive, writeFileAtomic } from '../data/fs-util.js';
 import { checkedDataset, imageFileSet } from '../data/validate.js';
-import { SoftsegError } from '../errors.js';
+import { SoftsegError, usageError } from '../errors.js';
 import type { TrainedModel } from './model-dir.js';
 import { predictProbabilities, type PredictOptions } from './predict.js';
 
@@ -54,6 +54,9 @@ export function encodeNpy(data: Float32Array, shape: number[]): Uint8Array {
 }
 
 export async function predictFolder(trained: TrainedModel, imagesDir: string, outDir: string, options: PredictFolderOptions = {}): Promise<PredictFolderResult> {
+  for (const [flag, v] of [['tile', options.tileSize], ['max-pixels', options.maxPixels]] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw usageError(`--${flag} must be a positive integer, got ${v}`);
+  }
   let files: string[];
   try {
     files = (await listFilesRecursive(imagesDir)).filter((f) => (IMAGE_EXTENSIONS as readonly string[]).includes(extname(f).toLowerCase()));

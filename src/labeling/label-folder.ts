@@ -11,7 +11,7 @@ import PQueue from 'p-queue';
 import type { DataProblem } from '../data/dataset.js';
 import { decodeImage, type DecodedImage } from '../data/decode.js';
 import { checkedDataset, imageFileSet } from '../data/validate.js';
-import { SoftsegError } from '../errors.js';
+import { SoftsegError, usageError } from '../errors.js';
 import { DEFAULT_K, type CacheMode } from '../cache/format.js';
 import { hashImagesIn, type HashedImage } from '../cache/images.js';
 import type { TeacherCache } from '../cache/store.js';
@@ -115,6 +115,9 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   const todo = unlabelled.filter((im) => readable.has(im.path));
   await cache.registerTeacher(teacher.fingerprint, teacher.describe);
   const mode = o.mode ?? 'soft';
+  if (o.k !== undefined && !(Number.isInteger(o.k) && o.k >= 1 && o.k <= teacher.numClasses)) {
+    throw usageError(`--k must be an integer from 1 to the teacher's ${teacher.numClasses} classes, got ${o.k}`);
+  }
   const k = Math.min(o.k ?? DEFAULT_K, teacher.numClasses);
   const B = Math.max(1, o.batchSize ?? 8);
   const encoder = await sharedEntryEncoder(todo.length > 0 ? o.encodeThreads ?? defaultEncodeThreads(teacher.kind) : 0);

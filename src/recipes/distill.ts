@@ -8,13 +8,13 @@ import { openCache, type TeacherCache } from '../cache/store.js';
 import { teacherOptionsFromFlags } from '../cli/teacher-flags.js';
 import { openTeacherForCache } from '../labeling/cached-teacher.js';
 import type { Loader } from '../data/loader.js';
-import { SoftsegError } from '../errors.js';
+import { usageError } from '../errors.js';
 import { TeacherLabels } from '../labeling/teacher-labels.js';
 import { kdObjective, type KdObjectiveOptions } from '../losses/objectives.js';
 import type { BatchSource, HostBatch } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import type { Teacher } from '../teachers/index.js';
-import { launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
+import { checkOneOf, checkRange, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
 
 export interface DistillConfig extends TrainConfig {
   teacher: string;
@@ -121,11 +121,23 @@ function teacherKeep(b: { keep?: Uint8Array; masks?: Int32Array; n: number; size
   return out;
 }
 
+/** The distillation options, before any work: usage errors naming the flag. */
+export function checkDistillConfig(config: DistillConfig): void {
+  if (!config.teacher) throw usageError('--teacher is required (a softseg run, a TF.js model.json or an .onnx file)');
+  if (!config.cache) throw usageError('--cache is required (the folder of cached teacher outputs, shared with `softseg label`)');
+  checkRange(config.temperature, 'temperature', 0, Infinity, '()');
+  checkRange(config.unlabeledRatio, 'unlabeled-ratio', 0, 1, '[)');
+  checkOneOf(config.kdLoss, 'kd-loss', ['kl+jml', 'kl', 'jml']);
+  checkRange(config.labelWeight, 'label-weight', 0, Infinity);
+  checkRange(config.teacherWeight, 'teacher-weight', 0, Infinity);
+  if (config.labelWeight + config.teacherWeight === 0) throw usageError('--label-weight and --teacher-weight are both 0: the loss would be 0');
+  checkOneOf(config.teacherClasses, 'teacher-classes', ['present', 'all']);
+  checkRange(config.threshold, 'threshold', 0, 1, '[)');
+  checkRange(config.k, 'k', 1, 255, '[]', true);
+}
+
 export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onMiss?: (path: string) => void }): Promise<{ config: DistillConfig; result: Awaited<ReturnType<typeof launchTraining>>['result']; teacher: Record<string, unknown>; misses: number }> {
-  if (!config.teacher) throw new SoftsegError('--teacher is required (a softseg run, a TF.js model.json or an .onnx file)');
-  if (!config.cache) throw new SoftsegError('--cache is required (the folder of cached teacher outputs, shared with `softseg label`)');
-  if (!(config.temperature > 0)) throw new SoftsegError(`--temperature must be > 0, got ${config.temperature}`);
-  if (!(config.unlabeledRatio >= 0 && config.unlabeledRatio < 1)) throw new SoftsegError(`--unlabeled-ratio must be in [0, 1), got ${config.unlabeledRatio}`);
+  checkDistillConfig(config);
   const { ds, val } = await openRecipeData(config, env);
   // Unlabeled folders merged into one item list, validated like the labeled set.
   const pool = await openUnlabeledPool(config.unlabeled, config, ds, env);
@@ -140,7 +152,7 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
     const softCache = labels.loaderSource();
     const nUnlabeled = pool ? Math.round(config.batchSize * config.unlabeledRatio) : 0;
     const nLabeled = config.batchSize - nUnlabeled;
-    if (nLabeled < 1) throw new SoftsegError(`--unlabeled-ratio ${config.unlabeledRatio} leaves no labeled image in a batch of ${config.batchSize}`);
+    if (nLabeled < 1) throw usageError(`--unlabeled-ratio ${config.unlabeledRatio} leaves no labeled image in a batch of ${config.batchSize}`);
     const makeSource = (startStep: number): BatchSource => {
       const loaders: Loader[] = [loaderSource(ds, { ...config, batchSize: nLabeled }, startStep, { softCache, onSkip: skipDuringRun(env) })];
       if (pool && nUnlabeled > 0) loaders.push(loaderSource(pool, { ...config, batchSize: nUnlabeled, seed: config.seed + 1 }, startStep, { softCache, onSkip: skipDuringRun(env) }));

@@ -23,7 +23,7 @@ import { openCache } from '../cache/store.js';
 import { defaultWorkerThreads } from '../worker-pool.js';
 import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
 import { randomFor } from '../data/seed.js';
-import { SoftsegError } from '../errors.js';
+import { SoftsegError, usageError } from '../errors.js';
 import { openTrainedModel } from '../inference/model-dir.js';
 import { TeacherLabels } from '../labeling/teacher-labels.js';
 import { hardLabelObjective, kdObjective, type ObjectiveResult } from '../losses/objectives.js';
@@ -411,32 +411,33 @@ function unlabeledViews(c: SslConfig): { augment: { scale: [number, number] | fa
 
 function checkSslConfig(c: SslConfig): void {
   const inRange = (v: number, lo: number, hi: number, loOpen: boolean, hiOpen: boolean) => Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
-  if (c.unlabeled.length === 0) throw new SoftsegError('ssl needs at least one --unlabeled folder of images');
-  if (c.teacher && c.ema !== undefined) throw new SoftsegError('--teacher (a fixed teacher) and --ema (a mean teacher) are alternatives; choose one');
+  if (c.unlabeled.length === 0) throw usageError('ssl needs at least one --unlabeled folder of images');
+  if (c.teacher && c.ema !== undefined) throw usageError('--teacher (a fixed teacher) and --ema (a mean teacher) are alternatives; choose one');
   if (!c.teacher && c.ema === undefined) {
-    throw new SoftsegError('ssl needs a teacher: --teacher T --cache CACHE (a fixed trained teacher; recommended) or --ema M --init RUN_DIR (a mean teacher)');
+    throw usageError('ssl needs a teacher: --teacher T --cache CACHE (a fixed trained teacher; recommended) or --ema M --init RUN_DIR (a mean teacher)');
   }
-  if (c.teacher && !c.cache) throw new SoftsegError('--teacher needs --cache (the folder of cached teacher outputs, shared with `softseg label`)');
+  if (c.teacher && !c.cache) throw usageError('--teacher needs --cache (the folder of cached teacher outputs, shared with `softseg label`)');
   if (c.ema !== undefined) {
-    if (c.cache) throw new SoftsegError('--cache is for a fixed --teacher; a mean teacher (--ema) predicts at step time and caches nothing');
-    if (!inRange(c.ema, 0, 1, true, true)) throw new SoftsegError(`--ema must be a momentum in (0, 1) such as 0.999, got ${c.ema}`);
+    if (c.cache) throw usageError('--cache is for a fixed --teacher; a mean teacher (--ema) predicts at step time and caches nothing');
+    if (!inRange(c.ema, 0, 1, true, true)) throw usageError(`--ema must be a momentum in (0, 1) such as 0.999, got ${c.ema}`);
     if (!c.init && !(c.unlabeledWarmup > 0)) {
-      throw new SoftsegError('--ema needs a supervised start: --init RUN_DIR (a `softseg train` run of the same model) or --unlabeled-warmup STEPS', {
+      throw usageError('--ema needs a supervised start: --init RUN_DIR (a `softseg train` run of the same model) or --unlabeled-warmup STEPS', {
         hint: 'a mean teacher that starts from random weights gives pseudo-labels that the student copies and reinforces until it predicts one class everywhere',
       });
     }
   }
-  if (!['soft', 'hard'].includes(c.pseudo)) throw new SoftsegError(`--pseudo must be soft or hard, got ${String(c.pseudo)}`);
-  if (c.threshold !== undefined && !inRange(c.threshold, 0, 1, true, false)) throw new SoftsegError(`--threshold (confidence τ) must be in (0, 1], got ${c.threshold}`);
-  if (!inRange(c.classThreshold, 0, 1, false, true)) throw new SoftsegError(`--class-threshold must be in [0, 1), got ${c.classThreshold}`);
-  if (!(c.temperature > 0)) throw new SoftsegError(`--temperature must be > 0, got ${c.temperature}`);
-  if (!(Number.isFinite(c.unlabeledWeight) && c.unlabeledWeight >= 0)) throw new SoftsegError(`--unlabeled-weight must be ≥ 0, got ${c.unlabeledWeight}`);
-  if (!(Number.isInteger(c.unlabeledWarmup) && c.unlabeledWarmup >= 0)) throw new SoftsegError(`--unlabeled-warmup must be an integer ≥ 0, got ${c.unlabeledWarmup}`);
-  if (!inRange(c.unlabeledRatio, 0, 1, true, true)) throw new SoftsegError(`--unlabeled-ratio must be in (0, 1), got ${c.unlabeledRatio}`);
-  if (!['strong', 'default'].includes(c.strongAug)) throw new SoftsegError(`--strong-aug must be strong or default, got ${String(c.strongAug)}`);
-  if (!inRange(c.cutmix, 0, 1, false, false)) throw new SoftsegError(`--cutmix must be a probability in [0, 1], got ${c.cutmix}`);
-  if (!inRange(c.collapseShare, 0, 1, true, false)) throw new SoftsegError(`--collapse-share must be in (0, 1], got ${c.collapseShare}`);
-  if (!(Number.isInteger(c.collapsePatience) && c.collapsePatience >= 1)) throw new SoftsegError(`collapsePatience must be a positive integer, got ${c.collapsePatience}`);
+  if (!['soft', 'hard'].includes(c.pseudo)) throw usageError(`--pseudo must be soft or hard, got ${String(c.pseudo)}`);
+  if (c.threshold !== undefined && !inRange(c.threshold, 0, 1, true, false)) throw usageError(`--threshold (confidence τ) must be in (0, 1], got ${c.threshold}`);
+  if (!inRange(c.classThreshold, 0, 1, false, true)) throw usageError(`--class-threshold must be in [0, 1), got ${c.classThreshold}`);
+  if (!(c.temperature > 0 && Number.isFinite(c.temperature))) throw usageError(`--temperature must be > 0, got ${c.temperature}`);
+  if (!['present', 'all'].includes(c.teacherClasses)) throw usageError(`--teacher-classes must be present or all, got ${String(c.teacherClasses)}`);
+  if (!(Number.isFinite(c.unlabeledWeight) && c.unlabeledWeight >= 0)) throw usageError(`--unlabeled-weight must be ≥ 0, got ${c.unlabeledWeight}`);
+  if (!(Number.isInteger(c.unlabeledWarmup) && c.unlabeledWarmup >= 0)) throw usageError(`--unlabeled-warmup must be an integer ≥ 0, got ${c.unlabeledWarmup}`);
+  if (!inRange(c.unlabeledRatio, 0, 1, true, true)) throw usageError(`--unlabeled-ratio must be in (0, 1), got ${c.unlabeledRatio}`);
+  if (!['strong', 'default'].includes(c.strongAug)) throw usageError(`--strong-aug must be strong or default, got ${String(c.strongAug)}`);
+  if (!inRange(c.cutmix, 0, 1, false, false)) throw usageError(`--cutmix must be a probability in [0, 1], got ${c.cutmix}`);
+  if (!inRange(c.collapseShare, 0, 1, true, false)) throw usageError(`--collapse-share must be in (0, 1], got ${c.collapseShare}`);
+  if (!(Number.isInteger(c.collapsePatience) && c.collapsePatience >= 1)) throw usageError(`collapsePatience must be a positive integer, got ${c.collapsePatience}`);
 }
 
 /** Loads a supervised run's model into the student; the architecture must match. Returns its directory. */
@@ -484,8 +485,8 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
   const pool = (await openUnlabeledPool(config.unlabeled, config, { numClasses: C, ignoreIndex }, env))!;
   const nU = Math.round(config.batchSize * config.unlabeledRatio);
   const nL = config.batchSize - nU;
-  if (nU < 1 || nL < 1) throw new SoftsegError(`--unlabeled-ratio ${config.unlabeledRatio} with --batch-size ${config.batchSize} leaves ${nL} labeled and ${nU} unlabeled image(s) per batch; each needs at least one`);
-  if (nU > pool.items.length) throw new SoftsegError(`${nU} unlabeled images per batch, but the unlabeled folders hold ${pool.items.length}`, { hint: 'lower --unlabeled-ratio or --batch-size' });
+  if (nU < 1 || nL < 1) throw usageError(`--unlabeled-ratio ${config.unlabeledRatio} with --batch-size ${config.batchSize} leaves ${nL} labeled and ${nU} unlabeled image(s) per batch; each needs at least one`);
+  if (nU > pool.items.length) throw usageError(`${nU} unlabeled images per batch, but the unlabeled folders hold ${pool.items.length}`, { hint: 'lower --unlabeled-ratio or --batch-size' });
 
   let teacher: Teacher | null = null;
   let labels: TeacherLabels | null = null;

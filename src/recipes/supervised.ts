@@ -13,7 +13,7 @@ import type { AugmentPreset } from '../augment/augment.js';
 import { openDataset, openUnlabeled, type Dataset } from '../data/dataset.js';
 import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
 import { checkedDataset, problemLines, type SkippedFiles } from '../data/validate.js';
-import { SoftsegError } from '../errors.js';
+import { SoftsegError, usageError } from '../errors.js';
 import { hardLabelObjective, smoothedLabelObjective, type LossWeights } from '../losses/objectives.js';
 import type { ActiveClassesMode } from '../losses/jdt.js';
 import { evaluateDataset, scalarMetrics } from '../inference/evaluate.js';
@@ -125,20 +125,55 @@ export function supervisedObjective(c: TrainConfig, ignoreIndex: number): Object
   return (out, batch) => hardLabelObjective(out, batch.labels!, weights);
 }
 
+/** The largest training crop: beyond it a batch no longer fits any backend (the wasm heap is 4 GB). */
+export const MAX_CROP = 4096;
+
+/** A flag's number must lie in a range: `[lo, hi]`, with `(` / `)` ends when open. Usage error (exit 2) otherwise. */
+export function checkRange(value: number | undefined, flag: string, lo: number, hi: number, ends: '[]' | '(]' | '[)' | '()' = '[]', integer = false): void {
+  if (value === undefined) return;
+  const ok = typeof value === 'number' && Number.isFinite(value) && (ends[0] === '(' ? value > lo : value >= lo) && (ends[1] === ')' ? value < hi : value <= hi) && (!integer || Number.isInteger(value));
+  if (ok) return;
+  const range = hi === Infinity ? `${ends[0] === '(' ? '>' : '≥'} ${lo}` : `in ${ends[0]}${lo}, ${hi}${ends[1]}`;
+  throw usageError(`--${flag} must be ${integer ? 'an integer ' : 'a number '}${range}, got ${String(value)}`);
+}
+
+/** A flag's value must be one of `options` (config files are not checked by the flag parser). */
+export function checkOneOf(value: unknown, flag: string, options: readonly string[]): void {
+  if (!options.includes(value as string)) throw usageError(`--${flag} must be one of ${options.join(', ')}, got ${JSON.stringify(value)}`);
+}
+
+/** Checks a training configuration before any work: every problem is a usage error naming the flag. */
 export function checkConfig(c: TrainConfig): void {
-  const positiveInt = (v: number | undefined, name: string) => {
-    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new SoftsegError(`--${name} must be a positive integer, got ${v}`);
-  };
-  if (!c.data) throw new SoftsegError('--data is required (a folder with images/ and masks/)');
-  if (!c.out) throw new SoftsegError('--out is required (the run directory)');
-  positiveInt(c.batchSize, 'batch-size');
-  if (c.crop !== 0) positiveInt(c.crop, 'crop');
-  positiveInt(c.steps, 'steps');
-  positiveInt(c.epochs, 'epochs');
-  positiveInt(c.accumulate, 'accumulate');
-  if (c.steps !== undefined && c.epochs !== undefined) throw new SoftsegError('give --steps or --epochs, not both');
-  if (!(c.width > 0)) throw new SoftsegError(`--width must be > 0, got ${c.width}`);
-  if (c.bls && c.labelSmoothing > 0) throw new SoftsegError('--bls and --label-smoothing are alternatives; choose one');
+  if (!c.data) throw usageError('--data is required (a folder with images/ and masks/)');
+  if (!c.out) throw usageError('--out is required (the run directory)');
+  checkRange(c.batchSize, 'batch-size', 1, Infinity, '[]', true);
+  if (c.crop !== 0) checkRange(c.crop, 'crop', 8, MAX_CROP, '[]', true); // 0: the images' size (see defaultCrop)
+  checkRange(c.steps, 'steps', 1, Infinity, '[]', true);
+  checkRange(c.epochs, 'epochs', 1, Infinity, '[]', true);
+  checkRange(c.accumulate, 'accumulate', 1, Infinity, '[]', true);
+  if (c.steps !== undefined && c.epochs !== undefined) throw usageError('give --steps or --epochs, not both');
+  checkRange(c.lr, 'lr', 0, 1, '(]');
+  checkRange(c.weightDecay, 'weight-decay', 0, 1);
+  checkOneOf(c.optimizer, 'optimizer', ['adamw', 'sgd']);
+  checkOneOf(c.loss, 'loss', ['ce', 'jml', 'ce+jml']);
+  checkRange(c.ceWeight, 'ce-weight', 0, Infinity);
+  checkRange(c.jmlWeight, 'jml-weight', 0, Infinity);
+  if (c.loss === 'ce+jml' && c.ceWeight + c.jmlWeight === 0) throw usageError('--ce-weight and --jml-weight are both 0: the loss would be 0');
+  checkOneOf(c.jmlReduction, 'jml-reduction', ['batch', 'image-class']);
+  checkOneOf(c.activeClasses, 'active-classes', ['present', 'all']);
+  checkRange(c.labelSmoothing, 'label-smoothing', 0, 1, '[)');
+  checkRange(c.blsEpsilon, 'bls-epsilon', 0, 1);
+  checkRange(c.blsKernel, 'bls-kernel', 1, 99, '[]', true);
+  if (c.blsKernel % 2 !== 1) throw usageError(`--bls-kernel must be odd, got ${c.blsKernel}`);
+  if (c.bls && c.labelSmoothing > 0) throw usageError('--bls and --label-smoothing are alternatives; choose one');
+  checkRange(c.width, 'width', 0, 16, '(]');
+  checkRange(c.numClasses, 'num-classes', 1, 256, '[]', true);
+  checkRange(c.ignoreIndex, 'ignore-index', 0, 255, '[]', true);
+  checkRange(c.warmupSteps, 'warmup-steps', 0, Infinity, '[]', true);
+  checkRange(c.evalEvery, 'eval-every', 1, Infinity, '[]', true);
+  checkRange(c.checkpointEvery, 'checkpoint-every', 1, Infinity, '[]', true);
+  checkOneOf(c.augment, 'augment', ['default', 'strong', 'none']);
+  checkRange(c.seed, 'seed', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, '[]', true);
 }
 
 /** The warnings of a --skip-bad run: the count, then each skipped file and why. */
@@ -220,7 +255,7 @@ export async function launchTraining(args: {
   const { config, ds, val, env } = args;
   const model: SegModel = createModel(config.model, { numClasses: ds.numClasses, width: config.width, aux: config.aux, seed: config.seed });
   try {
-    if (config.crop % model.sizeMultiple !== 0) throw new SoftsegError(`--crop ${config.crop} is not a multiple of ${model.sizeMultiple}, which ${config.model} needs`);
+    if (config.crop % model.sizeMultiple !== 0) throw usageError(`--crop ${config.crop} is not a multiple of ${model.sizeMultiple}, which ${config.model} needs`);
     await args.prepareModel?.(model);
     const stepsPerEpoch = Math.floor(args.epochItems / config.batchSize);
     if (stepsPerEpoch < 1) throw new SoftsegError(`batch size ${config.batchSize} is larger than the data set (${args.epochItems} images)`, { file: ds.root });

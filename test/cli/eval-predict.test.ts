@@ -87,4 +87,7 @@ test('predict writes masks at the original resolution, whole-image and by slidin
   const wrong = await softseg('predict', '--model', join(root, 'nowhere'), '--images', images, '--out', join(root, 'p3'));
   assert.notEqual(wrong.code, 0);
   assert.match(wrong.stderr, /nowhere: no model found/);
+  const tile = await softseg('predict', '--model', runDir, '--images', images, '--out', join(root, 'p4'), '--tile', '0');
+  assert.equal(tile.code, 2, tile.stderr);
+  assert.match(tile.stderr, /^Error: --tile must be a positive integer, got 0$/m);
 });

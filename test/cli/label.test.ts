@@ -3,6 +3,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,4 +111,11 @@ test('a killed label run resumes and skips valid entries; a corrupt entry is det
   const again = JSON.parse((await softseg(...args.slice(1), '--json')).stdout);
   assert.equal(again.labelled, 1);
   assert.equal((await softseg('cache', 'verify', cacheDir)).code, 0);
+});
+
+test('--k above the teacher\'s classes is a usage error (exit 2) before any work', async () => {
+  const r = await softseg('label', '--teacher', join(root, 'tiny-tfjs', 'model.json'), '--images', join(root, 'imgs'), '--cache', join(root, 'c-k'), '--k', '100', '--backend', 'wasm');
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^Error: --k must be an integer from 1 to the teacher's 4 classes, got 100$/m);
+  assert.equal(existsSync(join(root, 'c-k', 'entries')), false);
 });

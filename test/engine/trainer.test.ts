@@ -98,8 +98,14 @@ test('evaluation picks the best model; a NaN loss stops the run with a clear err
   const nanDir = await mkdtemp(join(tmpdir(), 'softseg-train-'));
   await assert.rejects(
     train({ runDir: nanDir, model, objective: poisoned, makeSource: source, steps: 10, checkpointEvery: 2, metadata: {} }),
-    (e: unknown) => e instanceof SoftsegError && /training stopped at step 4: the loss became NaN/.test(e.message),
+    (e: unknown) => e instanceof SoftsegError && /training stopped at step 4: the loss became NaN.*; the last good checkpoint \(step 2\) is kept$/.test(e.message),
   );
   assert.equal(JSON.parse(await readFile(join(nanDir, 'checkpoints', 'latest.json'), 'utf8')).step, 2);
+  // A NaN before the first checkpoint: the message does not claim one is kept.
+  const noneDir = await mkdtemp(join(tmpdir(), 'softseg-train-'));
+  await assert.rejects(
+    train({ runDir: noneDir, model, objective: poisoned, makeSource: source, steps: 10, checkpointEvery: 5, metadata: {} }),
+    (e: unknown) => e instanceof SoftsegError && /training stopped at step 1: the loss became NaN.*; no checkpoint was written before it$/.test(e.message),
+  );
   model.dispose();
 });

@@ -36,8 +36,8 @@ Teacher outputs come from --cache (run \`softseg label\` first to fill it, on a 
 
   async run(): Promise<Record<string, unknown>> {
     const { flags } = await this.parse(Distill);
-    const { DISTILL_DEFAULTS, DISTILL_KEYS, trainDistill } = await import('../src/recipes/distill.js');
-    const config = await resolveRunConfig(this, this.argv, flags, DISTILL_DEFAULTS, DISTILL_KEYS);
+    const { DISTILL_DEFAULTS, DISTILL_KEYS, trainDistill, checkDistillConfig } = await import('../src/recipes/distill.js');
+    const config = await resolveRunConfig(this, this.argv, flags, DISTILL_DEFAULTS, DISTILL_KEYS, checkDistillConfig);
     let misses = 0;
     const run = await runTrainingCommand(this, flags, (env) => trainDistill(config, { ...env, onMiss: () => reportMiss(++misses) }));
     const r = run.result;

@@ -40,8 +40,8 @@ The teacher sees a weak view of each unlabeled crop (geometry only), the student
 
   async run(): Promise<Record<string, unknown>> {
     const { flags } = await this.parse(Ssl);
-    const { SSL_DEFAULTS, SSL_KEYS, trainSsl } = await import('../src/recipes/ssl.js');
-    const config = await resolveRunConfig(this, this.argv, flags, SSL_DEFAULTS, SSL_KEYS);
+    const { SSL_DEFAULTS, SSL_KEYS, trainSsl, checkSslConfig } = await import('../src/recipes/ssl.js');
+    const config = await resolveRunConfig(this, this.argv, flags, SSL_DEFAULTS, SSL_KEYS, checkSslConfig);
     let misses = 0;
     const run = await runTrainingCommand(this, flags, (env) => trainSsl(config, { ...env, onMiss: () => reportMiss(++misses) }));
     const r = run.result;

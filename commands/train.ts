@@ -19,8 +19,8 @@ The run folder (--out) receives model/ (final model in TensorFlow.js format + so
 
   async run(): Promise<SupervisedRun['result'] & { runDir: string }> {
     const { flags } = await this.parse(Train);
-    const { TRAIN_DEFAULTS, TRAIN_KEYS, trainSupervised } = await import('../src/recipes/supervised.js');
-    const config = await resolveRunConfig(this, this.argv, flags, TRAIN_DEFAULTS, TRAIN_KEYS);
+    const { TRAIN_DEFAULTS, TRAIN_KEYS, trainSupervised, checkConfig } = await import('../src/recipes/supervised.js');
+    const config = await resolveRunConfig(this, this.argv, flags, TRAIN_DEFAULTS, TRAIN_KEYS, checkConfig);
     const run = await runTrainingCommand(this, flags, (env) => trainSupervised(config, env));
     const r = run.result;
     logRunSummary(this, r, config.out);

@@ -3,6 +3,7 @@
  * vocabulary), and turning flags + an optional --config file into a run configuration.
  */
 import { Flags, type Command } from '@oclif/core';
+import { SoftsegError, usageError } from '../errors.js';
 import { failOneLine } from './base.js';
 
 export const trainingFlags = {
@@ -55,9 +56,10 @@ export const NUMERIC_FLAGS = ['flip', 'brightness', 'contrast', 'saturation', 'g
 
 /**
  * Defaults < --config file < flags typed on the command line; numbers parsed, unknown config keys refused.
- * `argv` tells which flags the user typed (oclif fills in defaults, so presence is what counts).
+ * `argv` tells which flags the user typed (oclif fills in defaults, so presence is what counts). `check`
+ * (the recipe's option checks) runs on the result, so a bad value from the file is named with the file and key.
  */
-export async function resolveRunConfig<T extends object>(command: Command, argv: string[], flags: Record<string, unknown>, defaults: T, keys: readonly string[]): Promise<T> {
+export async function resolveRunConfig<T extends object>(command: Command, argv: string[], flags: Record<string, unknown>, defaults: T, keys: readonly string[], check?: (config: T) => void): Promise<T> {
   const { readConfigFile, mergeConfig } = await import('../recipes/config.js');
   const given = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]!));
   const values: Record<string, unknown> = { ...flags };
@@ -70,7 +72,22 @@ export async function resolveRunConfig<T extends object>(command: Command, argv:
   const configPath = flags.config as string | undefined;
   for (const k of ['config', 'backend', 'threads', 'json']) delete values[k];
   const file = configPath ? await readConfigFile(configPath) : {};
-  return mergeConfig(defaults, file, values, given, keys, configPath);
+  const config = mergeConfig(defaults, file, values, given, keys, configPath);
+  try {
+    check?.(config);
+  } catch (e) {
+    throw configFileError(e, file, given, configPath);
+  }
+  return config;
+}
+
+/** A usage error about `--flag` whose value came from the config file: the same message, naming the file and key. */
+function configFileError(e: unknown, file: Record<string, unknown>, given: Set<string>, configPath: string | undefined): unknown {
+  const flag = e instanceof SoftsegError && e.exitCode === 2 ? /^--([a-z][a-z-]*)\b/.exec(e.message)?.[1] : undefined;
+  if (!flag || !configPath || given.has(flag)) return e;
+  const key = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  if (!(key in file)) return e;
+  return usageError(`${key}${(e as SoftsegError).message.slice(flag.length + 2)}`, { file: configPath, hint: (e as SoftsegError).hint });
 }
 
 /**

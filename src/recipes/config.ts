@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { SoftsegError } from '../errors.js';
+import { SoftsegError, usageError } from '../errors.js';
 
 const camel = (key: string): string => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
@@ -33,7 +33,7 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
  */
 export function mergeConfig<T extends object>(defaults: T, file: Record<string, unknown>, flags: Record<string, unknown>, given: Set<string>, known: readonly string[], source = 'config file'): T {
   for (const key of Object.keys(file)) {
-    if (!known.includes(key)) throw new SoftsegError(`unknown option "${key}" in ${source}`, { hint: `known options: ${known.join(', ')}` });
+    if (!known.includes(key)) throw usageError(`unknown option "${key}" in ${source}`, { hint: `known options: ${known.join(', ')}` });
   }
   const out: Record<string, unknown> = { ...defaults, ...file };
   for (const [k, v] of Object.entries(flags)) {

@@ -14,7 +14,7 @@ import { kdObjective, type KdObjectiveOptions } from '../losses/objectives.js';
 import type { BatchSource, HostBatch } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import type { Teacher } from '../teachers/index.js';
-import { checkOneOf, checkRange, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
+import { checkConfig, checkOneOf, checkRange, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
 
 export interface DistillConfig extends TrainConfig {
   teacher: string;
@@ -121,7 +121,7 @@ function teacherKeep(b: { keep?: Uint8Array; masks?: Int32Array; n: number; size
   return out;
 }
 
-/** The distillation options, before any work: usage errors naming the flag. */
+/** The distillation options and the training options they build on, before any work: usage errors naming the flag. */
 export function checkDistillConfig(config: DistillConfig): void {
   if (!config.teacher) throw usageError('--teacher is required (a softseg run, a TF.js model.json or an .onnx file)');
   if (!config.cache) throw usageError('--cache is required (the folder of cached teacher outputs, shared with `softseg label`)');
@@ -134,6 +134,7 @@ export function checkDistillConfig(config: DistillConfig): void {
   checkOneOf(config.teacherClasses, 'teacher-classes', ['present', 'all']);
   checkRange(config.threshold, 'threshold', 0, 1, '[)');
   checkRange(config.k, 'k', 1, 255, '[]', true);
+  checkConfig(config);
 }
 
 export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onMiss?: (path: string) => void }): Promise<{ config: DistillConfig; result: Awaited<ReturnType<typeof launchTraining>>['result']; teacher: Record<string, unknown>; misses: number }> {

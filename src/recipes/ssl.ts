@@ -34,7 +34,7 @@ import type { Teacher } from '../teachers/index.js';
 import { openRecipeTeacher, TEACHER_PREPROCESSING_KEYS } from './distill.js';
 import { resolveAugmentation } from './augmentation.js';
 import {
-  launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
+  checkConfig, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
   type RecipeEnv, type TrainConfig,
 } from './supervised.js';
 
@@ -409,7 +409,8 @@ function unlabeledViews(c: SslConfig): { augment: { scale: [number, number] | fa
   return { augment: { scale, flip: geometry.flip ?? 0 }, strongView };
 }
 
-function checkSslConfig(c: SslConfig): void {
+/** The ssl options and the training options they build on, before any work: usage errors naming the flag. */
+export function checkSslConfig(c: SslConfig): void {
   const inRange = (v: number, lo: number, hi: number, loOpen: boolean, hiOpen: boolean) => Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
   if (c.unlabeled.length === 0) throw usageError('ssl needs at least one --unlabeled folder of images');
   if (c.teacher && c.ema !== undefined) throw usageError('--teacher (a fixed teacher) and --ema (a mean teacher) are alternatives; choose one');
@@ -438,6 +439,7 @@ function checkSslConfig(c: SslConfig): void {
   if (!inRange(c.cutmix, 0, 1, false, false)) throw usageError(`--cutmix must be a probability in [0, 1], got ${c.cutmix}`);
   if (!inRange(c.collapseShare, 0, 1, true, false)) throw usageError(`--collapse-share must be in (0, 1], got ${c.collapseShare}`);
   if (!(Number.isInteger(c.collapsePatience) && c.collapsePatience >= 1)) throw usageError(`collapsePatience must be a positive integer, got ${c.collapsePatience}`);
+  checkConfig(c);
 }
 
 /** Loads a supervised run's model into the student; the architecture must match. Returns its directory. */

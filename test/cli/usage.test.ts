@@ -55,7 +55,17 @@ test('config-file values are checked as flags are: an unknown loss is refused, n
   await writeFile(cfg, 'loss: focal\n');
   const r = await softseg(...train('--config', cfg));
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /^Error: --loss must be one of ce, jml, ce\+jml, got "focal"$/m);
+  assert.match(r.stderr, /^Error: .*bad\.yaml: loss must be one of ce, jml, ce\+jml, got "focal"$/m);
+  await writeFile(cfg, 'lr: -1\nlabel-smoothing: 0.1\n');
+  const lr = await softseg(...train('--config', cfg));
+  assert.equal(lr.code, 2, lr.stderr);
+  assert.match(lr.stderr, /^Error: .*bad\.yaml: lr must be a number in \(0, 1\], got -1$/m);
+  const flagWins = await softseg(...train('--config', cfg, '--lr', '2'));
+  assert.match(flagWins.stderr, /^Error: --lr must be a number in \(0, 1\], got 2$/m, 'a flag typed on the command line is named as the flag');
+  await writeFile(cfg, 'learning-rate: 0.1\n');
+  const unknown = await softseg(...train('--config', cfg));
+  assert.equal(unknown.code, 2, unknown.stderr);
+  assert.match(unknown.stderr, /unknown option "learningRate" in .*bad\.yaml/);
 });
 
 test('softseg help lists the commands, softseg help COMMAND shows its help, an unknown one is a usage error', async () => {

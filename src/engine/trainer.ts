@@ -92,6 +92,29 @@ export interface TrainingResult {
   finalMetrics: Record<string, number> | null;
 }
 
+/**
+ * A resumed run repeats the steps after its checkpoint: the records the stopped run logged for them go, so
+ * metrics.jsonl holds each step once (written atomically; a missing log is fine).
+ */
+async function dropRecordsAfter(metricsFile: string, step: number): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(metricsFile, 'utf8');
+  } catch {
+    return;
+  }
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const kept = lines.filter((l) => {
+    try {
+      const r = JSON.parse(l) as { step?: unknown };
+      return !(typeof r.step === 'number' && r.step > step);
+    } catch {
+      return false; // a line cut short by a kill
+    }
+  });
+  if (kept.length !== lines.length) await writeFileAtomic(metricsFile, kept.map((l) => `${l}\n`).join(''));
+}
+
 /** The step a checkpoint was written at, from its state.json (null when unreadable). */
 async function readLoopStep(dir: string): Promise<number | null> {
   try {
@@ -133,6 +156,7 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
     if (resumedFrom) {
       state = await restoreCheckpoint(resumedFrom, o.model, optimizer);
       await o.checkpointExtra?.restore(resumedFrom, state.step);
+      await dropRecordsAfter(metricsFile, state.step);
     }
   }
   const log = (record: Record<string, unknown>) => appendFile(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...record }) + '\n');

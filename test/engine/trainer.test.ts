@@ -1,7 +1,7 @@
 // The training loop: checkpoints, resume = uninterrupted, interruption, NaN stop, metrics and best model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +74,24 @@ test('a resumed run reaches the same losses and weights as an uninterrupted one'
   reloaded.dispose();
   a.dispose();
   b2.dispose();
+});
+
+test('a resume after a kill logs each step once: records written after the checkpoint it resumes from are dropped', async () => {
+  await useBackend('wasm');
+  const runDir = await mkdtemp(join(tmpdir(), 'softseg-train-'));
+  const common = { objective, makeSource: source, steps: 6, logEvery: 1, checkpointEvery: 4, metadata: {}, optimizer: { lr: 0.01 } };
+  const m1 = newModel();
+  await train({ ...common, runDir, model: m1 });
+  m1.dispose();
+  // As if killed after logging steps 5 and 6 (and a half-written line) but before the step-6 checkpoint was published.
+  await writeFile(join(runDir, 'checkpoints', 'latest.json'), JSON.stringify({ checkpoint: 'step-0000004', step: 4 }));
+  await appendFile(join(runDir, 'metrics.jsonl'), '{"type":"train","st');
+  const m2 = newModel();
+  const r = await train({ ...common, runDir, model: m2, resume: true });
+  m2.dispose();
+  assert.equal(r.steps, 6);
+  const steps = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'train').map((l) => l.step);
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6]);
 });
 
 test('evaluation picks the best model; a NaN loss stops the run with a clear error and keeps the last checkpoint', async () => {

@@ -89,6 +89,9 @@ export interface LabelResult {
 }
 
 export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: readonly string[], o: LabelOptions = {}): Promise<LabelResult> {
+  if (o.k !== undefined && !(Number.isInteger(o.k) && o.k >= 1 && o.k <= teacher.numClasses)) {
+    throw usageError(`--k must be an integer from 1 to the teacher's ${teacher.numClasses} classes, got ${o.k}`);
+  }
   const started = performance.now();
   const all = await hashImagesIn(dirs, o.onHashing);
   if (all.length === 0) throw new SoftsegError('no images found (PNG, JPEG, WebP or TIFF, searched recursively)', { file: dirs.join(', ') });
@@ -115,9 +118,6 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   const todo = unlabelled.filter((im) => readable.has(im.path));
   await cache.registerTeacher(teacher.fingerprint, teacher.describe);
   const mode = o.mode ?? 'soft';
-  if (o.k !== undefined && !(Number.isInteger(o.k) && o.k >= 1 && o.k <= teacher.numClasses)) {
-    throw usageError(`--k must be an integer from 1 to the teacher's ${teacher.numClasses} classes, got ${o.k}`);
-  }
   const k = Math.min(o.k ?? DEFAULT_K, teacher.numClasses);
   const B = Math.max(1, o.batchSize ?? 8);
   const encoder = await sharedEntryEncoder(todo.length > 0 ? o.encodeThreads ?? defaultEncodeThreads(teacher.kind) : 0);

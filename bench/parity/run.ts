@@ -6,7 +6,9 @@
 //   plain     what a PyTorch user writes without thinking: torch's default initialisers, symmetric padding,
 //             F.interpolate, AdamW() (lr 1e-3, weight decay 1e-2 on every parameter), random scale 0.75–1.25,
 //             pad, random crop, horizontal flip;
-//   mirror    every choice softseg makes, in PyTorch (finds implementation differences).
+//   mirror    every choice softseg makes, in PyTorch (finds implementation differences): symmetric padding,
+//             legacy bilinear upsampling, torch's initialisers, AdamW decay 1e-4 on kernels only, the same
+//             augmentation and schedule.
 // PyTorch runs with 1 thread (on a loaded 2-core machine 2 OpenMP threads run ~25× slower per op).
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -53,7 +55,10 @@ async function softsegRow(loss: string, seed: number, data: { train: string; val
 
 async function twinRow(side: string, loss: string, seed: number, data: { train: string; val: string }): Promise<Scores> {
   const a = [join(HERE, 'twin.py'), 'train', '--data', data.train, '--val', data.val, '--side', side, '--loss', loss, '--steps', String(steps), '--seed', String(seed), '--threads', '1'];
-  if (side === 'plain') a.push('--scale', '0.75,1.25', '--flip');
+  // both sides augment as softseg's default does (scale 0.75–1.25, flip); plain: AdamW() defaults (decay 1e-2 on
+  // every parameter); mirror: softseg's optimizer defaults (1e-4 on convolution kernels only)
+  a.push('--scale', '0.75,1.25', '--flip');
+  if (side === 'mirror') a.push('--weight-decay', '1e-4');
   const r = await run(py, a);
   const row = parseMarked<Scores>(r.stdout, '@@TWIN ');
   if (r.code !== 0 || !row) throw new Error(`twin ${side} failed: ${r.stderr.trim().split('\n').pop()}`);

@@ -6,7 +6,6 @@
 // users or tests) and softseg's engine bench in the same run, row by row (softseg row, then the
 // PyTorch row, each in a fresh process so peak RSS is per row), and prints softseg ÷ PyTorch for
 // training and inference images/s and peak RSS, with the issue's targets marked PASS/MISS.
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { modelInfo } from '../models/registry.js';
 import { engineOptionsFromArgs, runEngineRow, type EngineBenchOptions } from './engine.js';
 import { contended, fmt, isError, parseArgs, parseMarked, run, table, type RowOutcome } from './common.js';
+import { ensureTorch, python } from './torch-env.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const HELPER = join(HERE, 'torch_models.py');
@@ -41,37 +41,6 @@ interface TorchRow {
 }
 type TorchOutcome = TorchRow | { model: string; size: number; batch: number; error: string };
 const torchError = (r: TorchOutcome): r is Extract<TorchOutcome, { error: string }> => 'error' in r;
-
-/** Debian's python3 (pyenv's shim may come first on PATH and has no python3-torch). */
-function python(): string {
-  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-}
-
-async function hasTorch(py: string): Promise<string | null> {
-  const r = await run(py, ['-c', 'import torch; print(torch.__version__)']).catch(() => ({ code: 1, stdout: '', stderr: '' }));
-  return r.code === 0 ? r.stdout.trim() : null;
-}
-
-/** Makes `import torch` work in Debian's python3, installing python3-torch with apt-get when missing. */
-async function ensureTorch(py: string): Promise<string> {
-  const have = await hasTorch(py);
-  if (have) return have;
-  process.stderr.write(`bench:torch: ${py} cannot import torch; installing Debian's python3-torch (bench-only):\n`);
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new Error('python3-torch is missing and this is not root: run `sudo apt-get install -y python3-torch`, then re-run');
-  }
-  for (const args of [['update'], ['install', '-y', 'python3-torch']]) {
-    process.stderr.write(`bench:torch: $ apt-get ${args.join(' ')}\n`);
-    const r = await run('apt-get', args, { echoStderr: true, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    const tail = r.stdout.trim().split('\n').slice(-3).join('\n');
-    if (tail) process.stderr.write(`${tail}\n`);
-    if (r.code !== 0) throw new Error(`apt-get ${args.join(' ')} failed with exit code ${r.code}`);
-  }
-  const now = await hasTorch(py);
-  if (!now) throw new Error(`python3-torch installed, but ${py} still cannot import torch`);
-  process.stderr.write(`bench:torch: torch ${now} installed\n`);
-  return now;
-}
 
 async function torchRow(py: string, o: EngineBenchOptions, threads: number, ompPassive: boolean, model: string, size: number): Promise<TorchOutcome> {
   const args = [HELPER, 'row', '--model', model, '--size', String(size), '--batch', String(o.batch), '--classes', String(o.classes), '--threads', String(threads)];

@@ -15,6 +15,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { list, parseArgs, parseMarked, run, table } from '../common.js';
+import { ensureTorch, python } from '../torch-env.js';
 import { writeParityDataset } from './data.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -27,7 +28,6 @@ const seeds = list(args.seeds, quick ? ['0'] : ['0', '1']).map(Number);
 const rows = list(args.rows, ['ce', 'ce+jml']);
 const sides = list(args.sides, ['plain', 'mirror']);
 const out = args.out ?? join(ROOT, '.softseg-tmp', 'parity');
-const py = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 interface Scores { val: { mIoUD: number; mIoUI: number; ECED: number }; train: { mIoUD: number } }
 
@@ -67,9 +67,11 @@ async function twinRow(side: string, loss: string, seed: number, data: { train: 
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+const py = python();
+const torchVersion = await ensureTorch(py);
 await mkdir(out, { recursive: true });
 const data = await ensureData();
-process.stderr.write(`parity: mobile-unet, ${size}², ${steps} steps, batch 8, seeds ${seeds.join(',')}, rows ${rows.join(', ')}\n`);
+process.stderr.write(`parity: mobile-unet, ${size}², ${steps} steps, batch 8, seeds ${seeds.join(',')}, rows ${rows.join(', ')}; torch ${torchVersion}, 1 thread\n`);
 const lines: string[][] = [];
 const json: Record<string, unknown>[] = [];
 for (const loss of rows) {

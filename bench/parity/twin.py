@@ -235,9 +235,11 @@ def check(path):
         tg = torch_to_tf(name, pm[name].grad).detach().numpy()
         worst.append((rel(g, tg), name))
     worst.sort(reverse=True)
-    print("first-step gradient, max |Δ|/max|g| per variable (worst 5):")
+    print("first-step gradient, max |Δ|/max|g| per variable (worst 5; batch-norm γ gradients are ~1e-7 sums of cancelling terms):")
     for r, name in worst[:5]:
         print(f"  {name:32s} {r:.2e}")
+    rest = [(r, name) for r, name in worst if not name.endswith("gamma")]
+    print(f"  worst other than γ: {rest[0][1]} {rest[0][0]:.2e}")
     model.load_state_dict(state)
     opt = make_optimizer(model, "mirror", d["lr"], d["weightDecay"])
     losses = []

@@ -16,7 +16,7 @@ import type { Objective } from '../engine/step.js';
 import type { Teacher } from '../teachers/index.js';
 import { checkConfig, checkOneOf, checkRange, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
 
-export interface DistillConfig extends TrainConfig {
+export interface DistillConfig extends TrainConfig, TeacherPreprocessingConfig {
   teacher: string;
   cache: string;
   unlabeled: string[];
@@ -33,7 +33,10 @@ export interface DistillConfig extends TrainConfig {
   noTeacher: boolean;
   /** Top-k classes kept per pixel when a miss is labelled on the fly. */
   k?: number;
-  /** Teacher preprocessing as `softseg label` takes it (strings as the flags; omitted: the cache's record, else the model's metadata). */
+}
+
+/** A teacher's preprocessing as `softseg label` takes it (strings as the flags; omitted: the cache's record, else the model's metadata). */
+export interface TeacherPreprocessingConfig {
   size?: string;
   layout?: string;
   mean?: string;

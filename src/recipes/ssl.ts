@@ -31,14 +31,15 @@ import type { BatchSource, HostBatch, TrainingEvent } from '../engine/trainer.js
 import type { Objective, TensorBatch } from '../engine/step.js';
 import type { Random } from '../random.js';
 import type { Teacher } from '../teachers/index.js';
-import { openRecipeTeacher, TEACHER_PREPROCESSING_KEYS } from './distill.js';
+import { openRecipeTeacher, TEACHER_PREPROCESSING_KEYS, type TeacherPreprocessingConfig } from './distill.js';
 import { resolveAugmentation } from './augmentation.js';
 import {
   checkConfig, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
   type RecipeEnv, type TrainConfig,
 } from './supervised.js';
 
-export interface SslConfig extends TrainConfig {
+/** The fixed teacher's preprocessing keys are {@link TeacherPreprocessingConfig}'s. */
+export interface SslConfig extends TrainConfig, TeacherPreprocessingConfig {
   /** Unlabeled folders (at least one). */
   unlabeled: string[];
   /** Fixed teacher: a softseg run, a TF.js model.json folder or an .onnx file (with `cache`). */
@@ -75,13 +76,6 @@ export interface SslConfig extends TrainConfig {
   noTeacher: boolean;
   /** Top-k classes kept per pixel when a miss is labelled on the fly. */
   k?: number;
-  /** Fixed teacher's preprocessing as `softseg label` takes it (omitted: the cache's record, else the model's metadata). */
-  size?: string;
-  layout?: string;
-  mean?: string;
-  std?: string;
-  tta?: string;
-  outputs?: string;
 }
 
 export const SSL_DEFAULTS: SslConfig = {

@@ -24,7 +24,8 @@ import { defaultWorkerThreads } from '../worker-pool.js';
 import { writeFileAtomic } from '../data/fs-util.js';
 import { clearRunDir, planRunDir } from './run-dir.js';
 
-export interface TrainConfig {
+/** A run's configuration; the augmentation keys (preset and overrides) are {@link AugmentationConfig}'s. */
+export interface TrainConfig extends AugmentationConfig {
   data: string;
   val?: string;
   model: string;
@@ -57,14 +58,6 @@ export interface TrainConfig {
   evalEvery?: number;
   checkpointEvery?: number;
   augment: AugmentPreset | 'none';
-  /** Overrides of the preset's values (see {@link resolveAugmentation}); undefined: the preset's. */
-  scale?: AugmentationConfig['scale'];
-  flip?: number;
-  brightness?: number;
-  contrast?: number;
-  saturation?: number;
-  grayscale?: number;
-  blur?: number;
   skipBad: boolean;
   cacheImages: boolean;
   resume: boolean;

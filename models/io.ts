@@ -12,8 +12,8 @@
 //   undilated convolution — while the zero-spread kernel computes exactly the dilated one).
 // model.json's `userDefinedMetadata.softseg.dilated` ({ layer name: rate }) lists these layers; on load they
 // become AtrousConv2D again (kernel taps gathered back), so a loaded model trains like a freshly built one.
-// Files written before this (class names SoftsegAtrousConv2D / SoftsegBroadcastLike, softseg ≤ 0.1.0 up to
-// 9487cec) still load: models/layers.ts keeps both classes registered, and loadSegModel rebuilds such a model
+// Files written before this (class names SoftsegAtrousConv2D / SoftsegBroadcastLike: softseg up to 9487cec)
+// still load: models/layers.ts keeps both classes registered, and loadSegModel rebuilds such a model
 // in the current form, so saving it again writes a stock-only model.json.
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -74,16 +74,15 @@ const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 
 
 function splitWeights(specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer, file: string): Weight[] {
   let offset = 0;
-  const out = specs.map((spec) => {
+  return specs.map((spec) => {
     const per = BYTES_PER_ELEMENT[spec.quantization?.dtype ?? spec.dtype];
     if (per === undefined) throw new SoftsegError(`weight ${spec.name} has dtype ${spec.dtype}, which a zoo model never holds`, { file });
     const size = per * spec.shape.reduce((a, b) => a * b, 1);
+    if (offset + size > data.byteLength) throw new SoftsegError(`the weights manifest needs more than the ${data.byteLength} bytes of weights there are (at ${spec.name})`, { file });
     const bytes = new Uint8Array(data, offset, size);
     offset += size;
     return { spec, bytes };
   });
-  if (offset > data.byteLength) throw new SoftsegError(`the weights manifest needs ${offset} bytes of weights but there are ${data.byteLength}`, { file });
-  return out;
 }
 
 function joinWeights(weights: Weight[]): { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer } {

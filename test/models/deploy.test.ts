@@ -94,17 +94,18 @@ function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): 
 const PLAIN_NODE_SCRIPT = `
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync, writeFileSync } from 'node:fs';
-const [imagePath, h, w, outPath, ...urls] = process.argv.slice(1);
+const [imagePath, height, width, outPath, ...urls] = process.argv.slice(1);
+const [h, w] = [Number(height), Number(width)];
 const rgb = readFileSync(imagePath);
 const results = {};
 for (const url of urls) {
   const model = await tf.loadLayersModel(url + 'model.json');
   const meta = await (await fetch(url + 'softseg.json')).json();
   const probs = tf.tidy(() => {
-    const x = tf.tensor3d(Float32Array.from(rgb), [+h, +w, 3]).div(255).sub(meta.normalization.mean).div(meta.normalization.std);
+    const x = tf.tensor3d(Float32Array.from(rgb), [h, w, 3]).div(255).sub(meta.normalization.mean).div(meta.normalization.std);
     const m = meta.sizeMultiple;
     const padded = x.pad([[0, Math.ceil(h / m) * m - h], [0, Math.ceil(w / m) * m - w], [0, 0]]);
-    return tf.softmax(model.predict(padded.expandDims(0)).squeeze([0]).slice([0, 0, 0], [+h, +w, -1]));
+    return tf.softmax(model.predict(padded.expandDims(0)).squeeze([0]).slice([0, 0, 0], [h, w, -1]));
   });
   results[url] = { classes: model.layers.map((l) => l.getClassName()), probs: Array.from(await probs.data()) };
 }
@@ -142,8 +143,8 @@ describe('every zoo model deploys with plain TensorFlow.js', () => {
     page = (await readmeSnippet()).replace(CDN_TF, '/tf.min.js');
     const png = await sharp(Buffer.from(image), { raw: { width: W, height: H, channels: 3 } }).png().toBuffer();
     server = createServer((req, res) => {
+      const url = req.url ?? '/';
       void (async () => {
-        const url = req.url ?? '/';
         let body: Buffer | string | null = null;
         let type = 'application/octet-stream';
         const m = url.match(/^\/([\w-]+)\/(model|best)\/(index\.html|photo\.jpg|model\/(model\.json|weights\.bin|softseg\.json))$/);
@@ -155,7 +156,7 @@ describe('every zoo model deploys with plain TensorFlow.js', () => {
         }
         if (url === '/favicon.ico') res.writeHead(204).end(); // the browser asks for it; not part of the page
         else res.writeHead(body === null ? 404 : 200, { 'content-type': type }).end(body ?? 'not found');
-      })();
+      })().catch((e: Error) => res.writeHead(500).end(`${url}: ${e.message}`));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

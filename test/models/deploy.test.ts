@@ -30,7 +30,8 @@ const H = 40;
 const W = 44;
 const FOLDERS = ['model', 'best'] as const;
 const TF_MIN_JS = join(repoRoot, 'node_modules/@tensorflow/tfjs/dist/tf.min.js');
-const CDN_TF = 'https://cdn.jsdelivr.net/npm/@tensorflow/tfjs@4.22.0/dist/tf.min.js';
+/** What the README's page loads: the TensorFlow.js softseg depends on (the test serves node_modules' copy instead). */
+const CDN_TF = `https://cdn.jsdelivr.net/npm/@tensorflow/tfjs@${tf.version.tfjs}/dist/tf.min.js`;
 /** The browser output against softseg's: max |a − b| over max |b| (probabilities, so b's scale is ≤ 1). */
 const TOLERANCE = 1e-4;
 

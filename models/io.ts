@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/data/fs-util.js';
 import { buildSegModel, wrapLayersModel, type ResolvedOptions, type SegModel } from './base.js';
+import { convInitializer, depthwiseInitializer } from './init.js';
 import './layers.js'; // registers the custom layers a saved model may name
 import { getArchitecture } from './registry.js';
 
@@ -120,7 +121,13 @@ function gatherKernel(spread: Float32Array, K: number, c: number, r: number): Fl
   return out;
 }
 
-const initializer = (className: string, config: Record<string, unknown>) => ({ class_name: className, config });
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** An initializer as model.json writes it (Keras JSON: snake_case keys and enum values). */
+function initializerJson(init: tf.serialization.Serializable): { class_name: string; config: Record<string, unknown> } {
+  const entries = Object.entries(init.getConfig()).map(([k, v]) => [snake(k), typeof v === 'string' ? snake(v) : (v ?? null)]);
+  return { class_name: init.getClassName(), config: Object.fromEntries(entries) as Record<string, unknown> };
+}
 
 /** The stock Conv2D / DepthwiseConv2D entry (Keras JSON) an AtrousConv2D entry is saved as. */
 function stockAtrousLayer(layer: LayerJson): LayerJson {
@@ -136,7 +143,7 @@ function stockAtrousLayer(layer: LayerJson): LayerJson {
     data_format: 'channels_last',
     activation: 'linear',
     use_bias: c['use_bias'] === true,
-    bias_initializer: initializer('Zeros', {}),
+    bias_initializer: initializerJson(tf.initializers.zeros()),
     bias_regularizer: null,
     activity_regularizer: null,
     bias_constraint: null,
@@ -146,7 +153,7 @@ function stockAtrousLayer(layer: LayerJson): LayerJson {
   if (!depthwise) {
     const config = {
       filters: c['filters'],
-      kernel_initializer: initializer('VarianceScaling', { scale: 2, mode: 'fan_in', distribution: 'normal', seed }),
+      kernel_initializer: initializerJson(convInitializer(seed ?? undefined)),
       kernel_regularizer: null,
       kernel_constraint: null,
       kernel_size: [k, k],
@@ -160,7 +167,7 @@ function stockAtrousLayer(layer: LayerJson): LayerJson {
     kernel_size: [K, K],
     dilation_rate: [1, 1],
     depth_multiplier: 1,
-    depthwise_initializer: initializer('VarianceScaling', { scale: 2, mode: 'fan_out', distribution: 'truncated_normal', seed }),
+    depthwise_initializer: initializerJson(depthwiseInitializer(seed ?? undefined)),
     depthwise_regularizer: null,
     depthwise_constraint: null,
     ...common,

@@ -13,14 +13,15 @@
 // model.json's `userDefinedMetadata.softseg.dilated` ({ layer name: rate }) lists these layers; on load they
 // become AtrousConv2D again (kernel taps gathered back), so a loaded model trains like a freshly built one.
 // Files written before this (class names SoftsegAtrousConv2D / SoftsegBroadcastLike: softseg up to 9487cec)
-// still load: models/layers.ts keeps both classes registered, and loadSegModel rebuilds such a model
-// in the current form, so saving it again writes a stock-only model.json.
+// still load with their own topology (models/layers.ts keeps both classes registered); saving such a model again
+// writes the stock-only form: the broadcast becomes pool + 0 × (the first other input of the Concatenate that
+// takes it), as deeplabv3.ts builds it today.
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/data/fs-util.js';
-import { buildSegModel, wrapLayersModel, type ResolvedOptions, type SegModel } from './base.js';
+import { wrapLayersModel, type ResolvedOptions, type SegModel } from './base.js';
 import { convInitializer, depthwiseInitializer } from './init.js';
 import './layers.js'; // registers the custom layers a saved model may name
 import { getArchitecture } from './registry.js';
@@ -175,14 +176,43 @@ function stockAtrousLayer(layer: LayerJson): LayerJson {
   return { ...layer, class_name: 'DepthwiseConv2D', config };
 }
 
+type Inbound = [string, number, number, Record<string, unknown>];
+
+/**
+ * Rewrites (in place) each SoftsegBroadcastLike entry of a model.json written before the stock-only form as stock
+ * layers: `<name>_zeros` (Rescaling by 0 of the first other input of the Concatenate that takes the broadcast, a
+ * tensor of the reference's size with the pooled tensor's channels) and `<name>` (Add, which broadcasts the
+ * [N, 1, 1, C] input over it). Exact: adding zeros changes nothing.
+ */
+function stockBroadcasts(layers: LayerJson[]): void {
+  for (let i = 0; i < layers.length; i++) {
+    const layer = layers[i]!;
+    if (layer.class_name !== LEGACY_BROADCAST) continue;
+    const name = layerName(layer);
+    const [pool] = (layer.inbound_nodes as Inbound[][])[0]!;
+    const concat = layers.find((l) => l.class_name === 'Concatenate' && (l.inbound_nodes as Inbound[][])[0]?.some((n) => n[0] === name));
+    const sibling = concat && (concat.inbound_nodes as Inbound[][])[0]!.find((n) => n[0] !== name);
+    if (!pool || !sibling) throw new Error(`saveModel: cannot write layer ${name} (${LEGACY_BROADCAST}) as stock layers`);
+    const zeros = `${name}_zeros`;
+    const trainable = layer.config['trainable'] ?? true;
+    layers.splice(
+      i,
+      1,
+      { name: zeros, class_name: 'Rescaling', config: { scale: 0, offset: 0, name: zeros, trainable }, inbound_nodes: [[[sibling[0], sibling[1], sibling[2], {}]]] },
+      { name, class_name: 'Add', config: { name, trainable }, inbound_nodes: [[pool, [zeros, 0, 0, {}]]] },
+    );
+  }
+}
+
 /**
  * model.json's parts with every AtrousConv2D written as its stock equivalent (see the top of this file) and the
  * `dilated` list in the softseg metadata. Other layers and weights pass through unchanged.
  */
 function toStockForm(topology: unknown, specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer, metadata: Metadata) {
   const layers = topologyLayers(topology);
-  if (!layers.some((l) => l.class_name === ATROUS)) return { topology, specs, data, metadata };
+  if (!layers.some((l) => l.class_name === ATROUS || l.class_name === LEGACY_BROADCAST)) return { topology, specs, data, metadata };
   const copy = JSON.parse(JSON.stringify(topology)) as unknown;
+  stockBroadcasts(topologyLayers(copy));
   const weights = splitWeights(specs, data, MODEL_JSON);
   const dilated: Record<string, number> = {};
   for (const layer of topologyLayers(copy)) {
@@ -327,42 +357,15 @@ export async function loadModel(dir: string): Promise<tf.LayersModel> {
   );
 }
 
-/**
- * Loads a zoo model saved by {@link saveModel}, restoring its registry name and options from model.json's metadata.
- * A model.json written before the stock-only form is rebuilt as the architecture is built today, with its weights
- * (matched by name), so saving it again writes a model.json plain TensorFlow.js loads.
- */
+/** Loads a zoo model saved by {@link saveModel}, restoring its registry name and options from model.json's metadata. */
 export async function loadSegModel(dir: string): Promise<SegModel> {
-  const file = join(dir, MODEL_JSON);
   const model = await loadModel(dir);
   const meta = model.getUserDefinedMetadata() as { softseg?: SoftsegMetadata } | undefined;
   if (!meta?.softseg) {
     model.dispose();
-    throw new SoftsegError('not a softseg zoo model (model.json has no softseg metadata)', { file });
+    throw new SoftsegError('not a softseg zoo model (model.json has no softseg metadata)', { file: join(dir, MODEL_JSON) });
   }
   const { name, options } = meta.softseg;
   const arch = getArchitecture(name);
-  if (!model.layers.some((l) => l.getClassName() === LEGACY_BROADCAST)) {
-    return wrapLayersModel(name, options, arch.sizeMultiple(options), model);
-  }
-  const values = model.getWeights();
-  const index = new Map(model.weights.map((w, i) => [w.originalName, i]));
-  const fresh = buildSegModel(arch, options);
-  try {
-    fresh.model.setWeights(
-      fresh.model.weights.map((w) => {
-        const value = values[index.get(w.originalName) ?? -1];
-        if (!value || !tf.util.arraysEqual(value.shape, w.shape as number[])) {
-          throw new SoftsegError(`the saved weights do not fit the ${name} architecture (weight ${w.originalName})`, { file });
-        }
-        return value;
-      }),
-    );
-    return fresh;
-  } catch (err) {
-    fresh.dispose();
-    throw err;
-  } finally {
-    model.dispose(); // (getWeights returns the variables themselves; setWeights copied them)
-  }
+  return wrapLayersModel(name, options, arch.sizeMultiple(options), model);
 }

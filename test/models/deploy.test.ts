@@ -291,7 +291,16 @@ describe('a deeplabv3 model.json written before the stock-only form (softseg up 
     const x = tf.tensor4d(Float32Array.from({ length: 16 * 16 * 3 }, (_, i) => Math.sin(i * 0.37) * 2), [1, 16, 16, 3]);
     const y = model.apply(x, false).main;
     assert.ok(relativeError(await y.data(), logits) < 1e-6);
-    tf.dispose([x, y]);
+    // The file itself, read by TF.js's own loader (it names no softseg class, so nothing softseg registered is used).
+    const bin = await readFile(join(root, 'old', 'weights.bin'));
+    const parsed = JSON.parse(json) as tf.io.ModelJSON;
+    const plain = await tf.loadLayersModel(
+      tf.io.fromMemory({ modelTopology: parsed.modelTopology, weightSpecs: parsed.weightsManifest[0]!.weights, weightData: new Uint8Array(bin).buffer }),
+    );
+    const z = plain.predict(x) as tf.Tensor;
+    assert.ok(relativeError(await z.data(), logits) < 1e-6);
+    tf.dispose([x, y, z]);
     model.dispose();
+    plain.dispose();
   });
 });

@@ -6,12 +6,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
@@ -22,6 +22,7 @@ import { openTrainedModel } from '../../src/inference/model-dir.js';
 import { predictProbabilities } from '../../src/inference/predict.js';
 import { repoRoot, useBackend } from '../helpers/backend.js';
 import { softseg } from '../helpers/cli.js';
+import { requireChromium } from '../helpers/system-deps.js';
 
 const exec = promisify(execFile);
 
@@ -34,29 +35,6 @@ const TF_MIN_JS = join(repoRoot, 'node_modules/@tensorflow/tfjs/dist/tf.min.js')
 const CDN_TF = `https://cdn.jsdelivr.net/npm/@tensorflow/tfjs@${tf.version.tfjs}/dist/tf.min.js`;
 /** The browser output against softseg's: max |a − b| over max |b| (probabilities, so b's scale is ≤ 1). */
 const TOLERANCE = 1e-4;
-
-/**
- * A Chromium to drive: $CHROMIUM_PATH, else `chromium` (or `chromium-browser`) on PATH; the reason when there is
- * none. Installs nothing (CI installs system dependencies before the tests).
- */
-function findChromium(): { path: string } | { reason: string } {
-  const executable = (p: string) => {
-    try {
-      accessSync(p, constants.X_OK);
-      return statSync(p).isFile();
-    } catch {
-      return false;
-    }
-  };
-  const fromEnv = process.env.CHROMIUM_PATH;
-  if (fromEnv) return executable(fromEnv) ? { path: fromEnv } : { reason: `CHROMIUM_PATH=${fromEnv} is not an executable file` };
-  for (const name of ['chromium', 'chromium-browser']) {
-    for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
-      if (executable(join(dir, name))) return { path: join(dir, name) };
-    }
-  }
-  return { reason: 'no Chromium: set CHROMIUM_PATH or put chromium on PATH (Debian: apt-get install -y chromium)' };
-}
 
 /** A deterministic RGB image, H×W×3 bytes. */
 function testImage(): Uint8Array {
@@ -200,12 +178,8 @@ describe('every zoo model deploys with plain TensorFlow.js', () => {
   });
 
   it("headless Chromium runs the README's web-page snippet with tf.min.js and predicts what softseg predicts", async (t) => {
-    const chromium = findChromium();
-    if ('reason' in chromium) {
-      if (process.env.CI === 'true') assert.fail(`${chromium.reason} (under CI=true the browser test must run)`);
-      t.skip(chromium.reason);
-      return;
-    }
+    const chromium = requireChromium(); // skips outside CI when Chromium is missing; fails under CI
+    if ('skip' in chromium) return t.skip(chromium.skip);
     const { chromium: launcher } = await import('playwright-core');
     const browser = await launcher.launch({
       executablePath: chromium.path,

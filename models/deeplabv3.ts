@@ -9,11 +9,11 @@
 // 8–32 pixels for 64–256 crops), and image pooling (global average pool → 1×1 conv with bias + ReLU,
 // no BN so a batch of one trains → broadcast back). Concat (5 × 64) → 1×1 project + BN + ReLU → 1×1
 // classifier → bilinear ×OS. No dropout (keeps seeded training deterministic).
-// Dilated convs use the registered AtrousConv2D layer (TF.js has no gradient for dilated conv2d), so
-// loading this model's model.json needs models/layers.ts imported.
+// Dilated convs train as the AtrousConv2D layer (TF.js has no gradient for dilated conv2d); models/io.ts
+// saves them as stock layers. The broadcast back is built from stock layers (see below), so the saved
+// model.json loads in plain TensorFlow.js.
 import * as tf from '@tensorflow/tfjs';
 import type { Architecture, ArchitectureOutputs, LayerBuilder, ResolvedOptions } from './base.js';
-import { BroadcastLike } from './layers.js';
 
 /** ASPP dilation rates for an output stride. */
 export function asppRates(outputStride: 8 | 16): [number, number, number] {
@@ -44,7 +44,10 @@ export const deeplabv3: Architecture = {
     pool = tf.layers
       .conv2d({ filters: c, kernelSize: 1, useBias: true, activation: 'relu', kernelInitializer: b.convInit(), name: 'aspp_pool_conv' })
       .apply(pool) as tf.SymbolicTensor;
-    branches.push(new BroadcastLike({ name: 'aspp_pool_broadcast' }).apply([pool, x]) as tf.SymbolicTensor);
+    // Broadcast [N, 1, 1, c] to the feature size with stock layers only: pool + (1×1 branch × 0). Adding
+    // zeros is exact (the branch is a finite ReLU output) and Add broadcasts the 1×1 map over H × W.
+    const zeros = tf.layers.rescaling({ scale: 0, offset: 0, name: 'aspp_pool_zeros' }).apply(branches[0]!) as tf.SymbolicTensor;
+    branches.push(tf.layers.add({ name: 'aspp_pool_broadcast' }).apply([pool, zeros]) as tf.SymbolicTensor);
 
     let y = b.concat(branches, 'aspp_concat');
     y = b.convBnRelu(y, c, 'aspp_project', { kernel: 1 });

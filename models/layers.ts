@@ -1,8 +1,11 @@
-// The zoo's two custom layers. TensorFlow.js 4.22 computes dilated convolutions forward but throws in
+// The zoo's custom layers. TensorFlow.js 4.22 computes dilated convolutions forward but throws in
 // their gradients ("dilation rates greater than 1 are not yet supported in gradients"), so an atrous
-// convolution that can be trained needs its own layer; DeepLabV3's image-pooling branch needs a
-// broadcast to a spatial size only known at run time. Both are registered with tf.serialization on
-// import, so any model.json that uses them loads once this module has been imported (in a browser too).
+// convolution that can be trained needs its own layer, AtrousConv2D. Saved models never name it:
+// models/io.ts writes it as a stock Conv2D / DepthwiseConv2D and maps it back on load, so model.json
+// loads in plain TensorFlow.js. BroadcastLike is no longer used by any architecture (DeepLabV3's
+// image-pooling broadcast is built from stock layers); it stays, like AtrousConv2D's own class name,
+// registered with tf.serialization on import so model.json files written before the stock-only form
+// (softseg up to 9487cec) still load in softseg.
 import * as tf from '@tensorflow/tfjs';
 import { convInitializer, depthwiseInitializer } from './init.js';
 
@@ -109,8 +112,8 @@ export class AtrousConv2D extends tf.layers.Layer {
 
 /**
  * Broadcasts a [N, 1, 1, C] tensor (the first input) to the spatial size of a reference tensor (the
- * second input): [N, H, W, C]. No weights. DeepLabV3's image-pooling branch uses it so the model
- * accepts any input size.
+ * second input): [N, H, W, C]. No weights. DeepLabV3's image-pooling branch used it until its
+ * broadcast was built from stock layers; kept so model.json files that name it still load in softseg.
  */
 export class BroadcastLike extends tf.layers.Layer {
   static className = 'SoftsegBroadcastLike';
@@ -135,5 +138,5 @@ export class BroadcastLike extends tf.layers.Layer {
 tf.serialization.registerClass(AtrousConv2D);
 tf.serialization.registerClass(BroadcastLike);
 
-/** The custom layer classes a saved zoo model may name; importing this module registers them. */
+/** The custom layer classes a zoo model.json written before the stock-only form may name; importing this module registers them. */
 export const customLayers = [AtrousConv2D, BroadcastLike] as const;

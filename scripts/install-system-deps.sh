@@ -1,6 +1,6 @@
 #!/bin/sh
-# Installs the system packages that some tests need and npm cannot install: Debian's `chromium` (the report's
-# browser test). Idempotent: what is already there is left alone and nothing is downloaded. `.ci/run` calls it
+# Installs the system packages that some tests need and npm cannot install: Debian's `chromium` (the browser
+# tests: test/report/report.test.ts, test/models/deploy.test.ts). Idempotent: what is already there is left alone and nothing is downloaded. `.ci/run` calls it
 # before `npm test`; `npm test` itself never installs anything (tests whose dependency is missing skip, saying
 # why, or fail when CI=true — see test/helpers/system-deps.ts).
 #

@@ -4,7 +4,7 @@
 // kernels land).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -182,11 +182,14 @@ describe('model zoo', () => {
         const target = join(dir, name);
         await saveModel(m, target);
         assert.deepEqual((await readdir(target)).sort(), ['model.json', 'weights.bin']);
-        // Only deeplabv3 needs the project's registered layers; the others load with plain TF.js.
+        // Only stock layer classes on disk (plain TF.js loads every model); softseg maps dilated convs back.
         const json = await readFile(join(target, 'model.json'), 'utf8');
-        assert.equal(/"class_name":"Softseg/.test(json), name === 'deeplabv3', name);
+        assert.doesNotMatch(json, /"class_name":"Softseg/, name);
         const loaded = await loadSegModel(target);
         assert.equal(loaded.name, name);
+        const atrous = (s: SegModel) => s.model.layers.filter((l) => l instanceof AtrousConv2D).map((l) => l.name);
+        assert.deepEqual(atrous(loaded), atrous(m));
+        if (name === 'deeplabv3') assert.equal(atrous(m).length, 6, 'backbone blocks 4–6 and the three dilated ASPP branches');
         assert.deepEqual(loaded.options, m.options);
         const x = tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
         const [p, q] = [m, loaded].map((s) => s.apply(x, false));
@@ -209,6 +212,46 @@ describe('model zoo', () => {
         plain.dispose();
       });
     }
+
+    it('a loaded deeplabv3 trains: its stock dilated convs are AtrousConv2D again (TF.js has no gradient for dilated convs)', async () => {
+      const m = createModel('deeplabv3', { numClasses: 3, width: 0.5, seed: 3 });
+      await saveModel(m, join(dir, 'dl-train'));
+      const loaded = await loadSegModel(join(dir, 'dl-train'));
+      const { x, y } = squareBatch(TRAIN_SIZE);
+      const optimizer = tf.train.adam(0.01);
+      const before = weightsOf(loaded);
+      const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, loaded.apply(x, true).main) as tf.Scalar, true)!;
+      assert.ok(Number.isFinite(loss.dataSync()[0]!));
+      const after = weightsOf(loaded);
+      const atrousKernels = loaded.model.weights.map((w, i) => [w.originalName, i] as const).filter(([n]) => /^(block[456]_dw|aspp_r\d_\d_conv)\/kernel$/.test(n));
+      assert.equal(atrousKernels.length, 6);
+      for (const [n, i] of atrousKernels) assert.ok(after[i]!.some((v, j) => v !== before[i]![j]), `${n} did not change`);
+      tf.dispose([x, y, loss]);
+      optimizer.dispose();
+      [m, loaded].forEach((s) => s.dispose());
+    });
+
+    it('a dilated depthwise kernel with weights between its taps is a SoftsegError naming model.json and the layer', async () => {
+      const target = join(dir, 'dl-tampered');
+      const m = createModel('deeplabv3', { numClasses: 2, width: 0.25, seed: 4 });
+      await saveModel(m, target);
+      m.dispose();
+      const json = JSON.parse(await readFile(join(target, 'model.json'), 'utf8')) as tf.io.ModelJSON;
+      const specs = json.weightsManifest[0]!.weights;
+      const index = specs.findIndex((w) => w.name === 'block5_dw/depthwise_kernel');
+      assert.deepEqual(specs[index]!.shape.slice(0, 2), [5, 5], 'a 3×3 kernel at rate 2 is saved spread onto 5×5');
+      const offset = specs.slice(0, index).reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+      const bin = await readFile(join(target, 'weights.bin'));
+      const channels = specs[index]!.shape[2]!;
+      bin.writeFloatLE(0.5, offset + 4 * channels); // row 0, column 1: between the taps at columns 0 and 2
+      await writeFile(join(target, 'weights.bin'), bin);
+      await assert.rejects(loadSegModel(target), (e: unknown) => {
+        assert.ok(e instanceof SoftsegError);
+        assert.equal(e.file, join(target, 'model.json'));
+        assert.match(e.oneLine(), /model\.json: layer block5_dw \(listed in softseg\.dilated with rate 2\) has non-zero kernel weights between the taps/);
+        return true;
+      });
+    });
 
     it('loadModel on a missing directory is a SoftsegError', async () => {
       await assert.rejects(loadModel(join(dir, 'nope')), SoftsegError);

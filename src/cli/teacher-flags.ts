@@ -3,8 +3,6 @@
  * they enter the teacher's fingerprint, so the same flags must be given wherever one cache is used.
  */
 import { Flags } from '@oclif/core';
-import { SoftsegError } from '../errors.js';
-import type { TeacherOptions } from '../teachers/teacher.js';
 
 export const teacherPreprocessingFlags = {
   size: Flags.string({ description: 'Run the teacher at this fixed size (S or HxW); default: the model\'s input size, or each image\'s own size.' }),
@@ -20,29 +18,4 @@ export const teacherFlagsForTraining = Object.fromEntries(
   Object.entries(teacherPreprocessingFlags).map(([name, flag]) => [name, { ...flag, helpGroup: 'TEACHER PREPROCESSING (as given to `softseg label`; omitted: what the cache recorded for this teacher)' }]),
 ) as typeof teacherPreprocessingFlags;
 
-function numbers(value: string | undefined, name: string): number[] | undefined {
-  if (value === undefined) return undefined;
-  const v = value.split(',').map((x) => Number(x.trim()));
-  if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new SoftsegError(`--${name} must be three comma-separated numbers (R,G,B), got ${value}`);
-  return v;
-}
-
-/** Teacher options from the preprocessing flags (TTA parsed lazily so --help does not load the teachers module). */
-export async function teacherOptionsFromFlags(flags: { size?: string; layout?: string; mean?: string; std?: string; tta?: string; outputs?: string }, numClasses?: number): Promise<TeacherOptions> {
-  let size: TeacherOptions['size'];
-  if (flags.size !== undefined) {
-    const parts = flags.size.toLowerCase().split('x').map(Number);
-    if (parts.length > 2 || parts.some((p) => !Number.isInteger(p) || p < 1)) throw new SoftsegError(`--size must be S or HxW, got ${flags.size}`);
-    size = parts.length === 1 ? parts[0]! : [parts[0]!, parts[1]!];
-  }
-  const { parseTta } = await import('../teachers/tta.js');
-  return {
-    size,
-    layout: flags.layout as TeacherOptions['layout'],
-    mean: numbers(flags.mean, 'mean'),
-    std: numbers(flags.std, 'std'),
-    tta: flags.tta ? parseTta(flags.tta) : undefined,
-    outputs: flags.outputs as TeacherOptions['outputs'],
-    numClasses,
-  };
-}
+export { teacherOptionsFromFlags } from '../teachers/preprocessing.js';

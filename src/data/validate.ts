@@ -33,6 +33,8 @@ export interface ValidationReport {
   badIds: string[];
   /** Why the cache could not be written, when it could not (validation still succeeded). */
   cacheError?: string;
+  /** The smallest height and width among the images without a problem (null when there is none). */
+  smallest: [number, number] | null;
 }
 
 /** The cached facts about one file (facts, not verdicts: the verdict depends on numClasses etc.). */
@@ -231,7 +233,15 @@ export async function validateDataset(ds: Dataset, options: ValidateOptions = {}
       cacheError = errorText(err);
     }
   }
-  return { problems, checked, cached, badIds: [...bad].sort(), cacheError };
+  let minH = Infinity, minW = Infinity;
+  for (const item of ds.items) {
+    const img = facts.get(item.image)!;
+    if (bad.has(item.id) || img.error || !img.width || !img.height) continue;
+    minH = Math.min(minH, img.height);
+    minW = Math.min(minW, img.width);
+  }
+  const smallest: [number, number] | null = Number.isFinite(minH) ? [minH, minW] : null;
+  return { problems, checked, cached, badIds: [...bad].sort(), cacheError, smallest };
 }
 
 /** Files a problem points at, to tell which items it spoils. */
@@ -285,12 +295,13 @@ export interface SkippedFiles {
  */
 export async function checkedDataset(
   ds: Dataset, o: { skipBad: boolean; where: string; hint: string; channels?: boolean; allowEmpty?: boolean },
-): Promise<{ ds: Dataset; skipped: SkippedFiles }> {
+): Promise<{ ds: Dataset; skipped: SkippedFiles; smallest: [number, number] | null }> {
   const report = await validateDataset(ds, { channels: o.channels });
-  if (report.problems.length === 0) return { ds, skipped: { count: 0, problems: [] } };
+  const smallest = report.smallest;
+  if (report.problems.length === 0) return { ds, skipped: { count: 0, problems: [] }, smallest };
   if (!o.skipBad) throw dataProblemsError(report.problems, o.where, o.hint);
   const kept = dropBadItems(ds, report.problems, { allowEmpty: o.allowEmpty });
-  return { ds: kept, skipped: kept.skipped! };
+  return { ds: kept, skipped: kept.skipped!, smallest };
 }
 
 /** Image files (absolute paths) under a folder as an unlabeled set, to validate with that folder's cache. */

@@ -4,10 +4,8 @@
  * the crop size, which defaults to the images' own size when they are smaller than the default crop (a crop
  * larger than the image is padding, not augmentation). The effective values are recorded in the run's config.
  */
-import sharp from 'sharp';
 import { AUGMENT_PRESETS, type AugmentOptions, type AugmentPreset } from '../augment/augment.js';
-import type { Dataset } from '../data/dataset.js';
-import { SoftsegError } from '../errors.js';
+import { usageError } from '../errors.js';
 
 /** The default training crop; smaller images train at their own size (rounded down to the model's size multiple). */
 export const DEFAULT_CROP = 128;
@@ -36,18 +34,18 @@ function parseScale(v: AugmentationConfig['scale']): [number, number] | false | 
   if (v === false || v === 'none') return false;
   const parts = Array.isArray(v) ? v.map(Number) : String(v).split(',').map((x) => Number(x.trim()));
   const [lo, hi] = parts.length === 1 ? [parts[0]!, parts[0]!] : parts;
-  if (parts.length > 2 || !(lo! > 0 && hi! >= lo! && hi! <= 8)) throw new SoftsegError(`--scale must be LO,HI with 0 < LO ≤ HI ≤ 8 (or none), got ${String(v)}`);
+  if (parts.length > 2 || !(lo! > 0 && hi! >= lo! && hi! <= 8)) throw usageError(`--scale must be LO,HI with 0 < LO ≤ HI ≤ 8 (or none), got ${String(v)}`);
   return [lo!, hi!];
 }
 
 function probability(v: number | undefined, name: string): void {
-  if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 1)) throw new SoftsegError(`--${name} must be in [0, 1], got ${v}`);
+  if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 1)) throw usageError(`--${name} must be in [0, 1], got ${v}`);
 }
 
-/** The effective augmentation of a config (preset, then each value given overrides it). */
+/** The effective augmentation of a config (preset, then each value given overrides it); bad values are usage errors. */
 export function resolveAugmentation(c: AugmentationConfig): Augmentation {
   const presetName = c.augment ?? 'default';
-  if (!(presetName in AUGMENT_PRESETS)) throw new SoftsegError(`--augment must be one of ${Object.keys(AUGMENT_PRESETS).join(', ')}, got ${String(presetName)}`);
+  if (!(presetName in AUGMENT_PRESETS)) throw usageError(`--augment must be one of ${Object.keys(AUGMENT_PRESETS).join(', ')}, got ${String(presetName)}`);
   for (const k of ['flip', 'brightness', 'contrast', 'saturation', 'grayscale', 'blur'] as const) probability(c[k], k);
   const p = AUGMENT_PRESETS[presetName] as Omit<AugmentOptions, 'crop'>;
   const scale = parseScale(c.scale);
@@ -64,20 +62,6 @@ export function resolveAugmentation(c: AugmentationConfig): Augmentation {
     grayscale: c.grayscale ?? p.grayscale ?? 0,
     blur: blurP > 0 ? { p: blurP, sigma: presetBlur ? presetBlur.sigma : [0.1, 2] } : false,
   };
-}
-
-/** The smallest image height and width among (up to `sample`) items, read from the files' headers. */
-export async function smallestImageSize(ds: Dataset, sample = 64): Promise<[number, number] | null> {
-  const items = ds.items.length <= sample ? ds.items : Array.from({ length: sample }, (_, i) => ds.items[Math.floor((i * ds.items.length) / sample)]!);
-  let h = Infinity, w = Infinity;
-  for (const it of items) {
-    const m = await sharp(it.image).metadata().catch(() => null);
-    if (!m?.width || !m.height) continue;
-    const swap = (m.orientation ?? 1) >= 5;
-    h = Math.min(h, swap ? m.width : m.height);
-    w = Math.min(w, swap ? m.height : m.width);
-  }
-  return Number.isFinite(h) ? [h, w] : null;
 }
 
 /**

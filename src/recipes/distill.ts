@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { openCache, type TeacherCache } from '../cache/store.js';
-import { teacherOptionsFromFlags } from '../cli/teacher-flags.js';
+import { teacherOptionsFromFlags } from '../teachers/preprocessing.js';
 import { openTeacherForCache } from '../labeling/cached-teacher.js';
 import type { Loader } from '../data/loader.js';
 import { usageError } from '../errors.js';

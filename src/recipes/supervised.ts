@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createModel, sizeMultiple } from '../../models/registry.js';
-import { AUGMENTATION_KEYS, defaultCrop, resolveAugmentation, smallestImageSize, type Augmentation, type AugmentationConfig } from './augmentation.js';
+import { AUGMENTATION_KEYS, defaultCrop, resolveAugmentation, type Augmentation, type AugmentationConfig } from './augmentation.js';
 import type { SegModel } from '../../models/base.js';
 import { IMAGENET_NORMALIZATION } from '../augment/normalize.js';
 import type { AugmentPreset } from '../augment/augment.js';
@@ -165,7 +165,7 @@ export function checkConfig(c: TrainConfig): void {
   checkRange(c.warmupSteps, 'warmup-steps', 0, Infinity, '[]', true);
   checkRange(c.evalEvery, 'eval-every', 1, Infinity, '[]', true);
   checkRange(c.checkpointEvery, 'checkpoint-every', 1, Infinity, '[]', true);
-  checkOneOf(c.augment, 'augment', ['default', 'strong', 'none']);
+  resolveAugmentation(c); // the preset and every override
   checkRange(c.seed, 'seed', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, '[]', true);
 }
 
@@ -178,10 +178,10 @@ export function skippedWarnings(where: string, skipped: SkippedFiles): string[] 
 const TRAIN_SKIP_HINT = 'fix them, or pass --skip-bad to train without those items';
 
 /** Opens and validates a data set (every file decoded), failing with one line per problem unless skipBad. */
-export async function openValidated(dir: string, c: Pick<TrainConfig, 'numClasses' | 'ignoreIndex' | 'skipBad'>, labeled = true): Promise<{ ds: Dataset; warnings: string[] }> {
+export async function openValidated(dir: string, c: Pick<TrainConfig, 'numClasses' | 'ignoreIndex' | 'skipBad'>, labeled = true): Promise<{ ds: Dataset; warnings: string[]; smallest: [number, number] | null }> {
   const opened = await openDataset(resolve(dir), { labeled, numClasses: c.numClasses, ignoreIndex: c.ignoreIndex });
-  const { ds, skipped } = await checkedDataset(opened, { skipBad: c.skipBad, where: dir, hint: TRAIN_SKIP_HINT });
-  return { ds, warnings: skippedWarnings(dir, skipped) };
+  const { ds, skipped, smallest } = await checkedDataset(opened, { skipBad: c.skipBad, where: dir, hint: TRAIN_SKIP_HINT });
+  return { ds, warnings: skippedWarnings(dir, skipped), smallest };
 }
 
 /**
@@ -300,11 +300,10 @@ export async function launchTraining(args: {
 /** Validates the common options and opens the training and validation sets. */
 export async function openRecipeData(config: TrainConfig, env: RecipeEnv): Promise<{ ds: Dataset; val: Dataset | null; warnings: string[] }> {
   checkConfig(config);
-  resolveAugmentation(config); // bad values fail before the data is read
   // The run folder before any work: a non-empty one needs --resume or --overwrite.
   for (const w of (await planRunDir(config.out, config)).warnings) env.onWarning?.(w);
-  const { ds, warnings } = await openValidated(config.data, config);
-  const { crop, note } = defaultCrop(config.crop, config.crop > 0 ? null : await smallestImageSize(ds), sizeMultiple(config.model, { numClasses: ds.numClasses }));
+  const { ds, warnings, smallest } = await openValidated(config.data, config);
+  const { crop, note } = defaultCrop(config.crop, smallest, sizeMultiple(config.model, { numClasses: ds.numClasses }));
   config.crop = crop;
   if (note) env.onWarning?.(note);
   const val = config.val ? await openValidated(config.val, { ...config, numClasses: config.numClasses ?? ds.numClasses }) : null;

@@ -3,15 +3,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createModel } from '../../models/registry.js';
 import { initBackend, type BackendInfo } from '../../src/backends/select.js';
-import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
-import { generateShapesDataset } from '../../src/data/synthetic.js';
-import { saveRunModel } from '../../src/engine/trainer.js';
 import { SoftsegError } from '../../src/errors.js';
+import { distillFixture } from '../helpers/distill-fixture.js';
 import { DISTILL_DEFAULTS, trainDistill } from '../../src/recipes/distill.js';
 import { TRAIN_DEFAULTS, trainSupervised } from '../../src/recipes/supervised.js';
 
@@ -25,12 +21,7 @@ async function truncate(path: string): Promise<void> {
 
 before(async () => {
   backend = await initBackend({ backend: 'wasm' });
-  root = await mkdtemp(join(tmpdir(), 'softseg-bad-files-'));
-  await generateShapesDataset(join(root, 'data'), { count: 6, size: 32, numClasses: 3, seed: 2 });
-  await generateShapesDataset(join(root, 'extra'), { count: 6, size: 32, numClasses: 3, seed: 3, unlabeled: true });
-  const teacher = createModel('unet-lite', { numClasses: 3, width: 0.25, seed: 5 });
-  await saveRunModel(teacher, join(root, 'teacher', 'model'), { architecture: 'unet-lite', numClasses: 3, normalization: IMAGENET_NORMALIZATION });
-  teacher.dispose();
+  root = await distillFixture('softseg-bad-files-', { labeled: 6, unlabeled: 6, numClasses: 3 });
 });
 after(async () => {
   await rm(root, { recursive: true, force: true });

@@ -2,14 +2,11 @@
 // stayed reachable until the loader closed (~ one batch of memory per step: 7 MB at 96², 11 classes, batch 8).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createModel } from '../../models/registry.js';
 import { initBackend, type BackendInfo } from '../../src/backends/select.js';
-import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
-import { generateShapesDataset } from '../../src/data/synthetic.js';
-import { saveRunModel, type TrainingEvent } from '../../src/engine/trainer.js';
+import type { TrainingEvent } from '../../src/engine/trainer.js';
+import { distillFixture } from '../helpers/distill-fixture.js';
 import { DISTILL_DEFAULTS, trainDistill } from '../../src/recipes/distill.js';
 import { settledRss } from '../helpers/memory.js';
 
@@ -19,12 +16,7 @@ const MB = 2 ** 20;
 
 before(async () => {
   backend = await initBackend({ backend: 'wasm' });
-  root = await mkdtemp(join(tmpdir(), 'softseg-distill-memory-'));
-  await generateShapesDataset(join(root, 'data'), { count: 16, size: 32, numClasses: 10, seed: 2 });
-  await generateShapesDataset(join(root, 'extra'), { count: 48, size: 32, numClasses: 10, seed: 3, unlabeled: true });
-  const teacher = createModel('unet-lite', { numClasses: 10, width: 0.25, seed: 5 });
-  await saveRunModel(teacher, join(root, 'teacher', 'model'), { architecture: 'unet-lite', numClasses: 10, normalization: IMAGENET_NORMALIZATION });
-  teacher.dispose();
+  root = await distillFixture('softseg-distill-memory-', { labeled: 16, unlabeled: 48, numClasses: 10 });
 });
 after(async () => {
   await rm(root, { recursive: true, force: true });

@@ -1,7 +1,12 @@
-// npm run bench:parity [-- --quick --seeds 0,1 --steps N --size 64|96 --rows ce,ce+jml --sides plain,mirror --out DIR]
+// npm run bench:parity [-- --quick --seeds 0,1 --steps N --size 64|96 --rows ce,ce+jml,kd,ssl --sides plain,mirror
+//                          --teacher-steps N --out DIR]
 // softseg against its PyTorch twin (bench/parity/twin.py, Debian's python3-torch) on the parity data set
 // (bench/parity/data.ts): each row trains a mobile-unet student on both sides with equal steps and seeds and
 // prints val mIoU^D, mIoU^I, ECE^D and the train-set mIoU^D side by side, mean over seeds.
+// Rows: ce and ce+jml (`softseg train --loss …`); kd (`softseg distill` with the unlabeled images: JML-KD, 4
+// labeled + 4 unlabeled per batch); ssl (`softseg ssl` with the fixed teacher: soft pseudo-labels on a strong view
+// with CutMix). kd and ssl share one teacher (a unet-lite softseg trains on the labeled images; its cached
+// probabilities are exported for the twin by bench/parity/teacher.ts), so both sides learn from the same targets.
 //   softseg   its own defaults (init, augmentation, optimizer), through the CLI as a user runs it;
 //   plain     what a PyTorch user writes without thinking: torch's default initialisers, symmetric padding,
 //             F.interpolate, AdamW() (lr 1e-3, weight decay 1e-2 on every parameter), random scale 0.75–1.25,
@@ -17,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { list, parseArgs, parseMarked, run, table } from '../common.js';
 import { ensureTorch, python } from '../torch-env.js';
 import { writeParityDataset } from './data.js';
+import { prepareTeacher, type ParityTeacher } from './teacher.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '../..');
@@ -25,26 +31,37 @@ const quick = 'quick' in args;
 const size = Number(args.size ?? (quick ? 64 : 96));
 const steps = Number(args.steps ?? (quick ? 600 : 2500));
 const seeds = list(args.seeds, quick ? ['0'] : ['0', '1']).map(Number);
-const rows = list(args.rows, ['ce', 'ce+jml']);
+const rows = list(args.rows, ['ce', 'ce+jml', 'kd', 'ssl']);
+const teacherSteps = Number(args['teacher-steps'] ?? (quick ? 1200 : 2500));
+const unlabeledCount = Number(args.unlabeled ?? 1000);
 const sides = list(args.sides, ['plain', 'mirror']);
 const out = args.out ?? join(ROOT, '.softseg-tmp', 'parity');
 
 interface Scores { val: { mIoUD: number; mIoUI: number; ECED: number }; train: { mIoUD: number } }
 
-async function ensureData(): Promise<{ train: string; val: string }> {
-  const dir = join(out, `data-${size}`);
+type Data = { train: string; unlabeled: string; val: string };
+
+async function ensureData(): Promise<Data> {
+  const dir = join(out, `data-${size}-u${unlabeledCount}`);
   if (!existsSync(join(dir, 'val', 'dataset.json'))) {
     process.stderr.write(`parity: generating the data set in ${dir}\n`);
-    await writeParityDataset(dir, { size, train: 300, unlabeled: 0, val: 300, seed: 0 });
+    await writeParityDataset(dir, { size, train: 300, unlabeled: unlabeledCount, val: 300, seed: 0 });
   }
-  return { train: join(dir, 'train'), val: join(dir, 'val') };
+  return { train: join(dir, 'train'), unlabeled: join(dir, 'unlabeled'), val: join(dir, 'val') };
 }
 
-async function softsegRow(loss: string, seed: number, data: { train: string; val: string }): Promise<Scores> {
-  const runDir = join(out, 'runs', `softseg-${loss}-${size}-${steps}-s${seed}-${Date.now()}`);
+/** The softseg command of a row: train for ce / ce+jml, distill for kd, ssl for ssl (the last two with the teacher). */
+function softsegCommand(row: string, t: ParityTeacher | null, data: Data): string[] {
+  if (row === 'kd') return ['distill', '--teacher', t!.dir, '--cache', t!.cache, '--unlabeled', join(data.unlabeled, 'images')];
+  if (row === 'ssl') return ['ssl', '--teacher', t!.dir, '--cache', t!.cache, '--unlabeled', join(data.unlabeled, 'images')];
+  return ['train', '--loss', row];
+}
+
+async function softsegRow(row: string, seed: number, data: Data, teacher: ParityTeacher | null): Promise<Scores> {
+  const runDir = join(out, 'runs', `softseg-${row}-${size}-${steps}-s${seed}-${Date.now()}`);
   const bin = join(ROOT, 'bin', 'run.js');
-  const t = await run(process.execPath, [bin, 'train', '--data', data.train, '--val', data.val, '--model', 'mobile-unet', '--loss', loss, '--steps', String(steps), '--seed', String(seed), '--out', runDir, '--eval-every', String(steps), '--backend', 'wasm', '--json']);
-  if (t.code !== 0) throw new Error(`softseg train failed: ${t.stderr.trim().split('\n').pop()}`);
+  const t = await run(process.execPath, [bin, ...softsegCommand(row, teacher, data), '--data', data.train, '--val', data.val, '--model', 'mobile-unet', '--steps', String(steps), '--seed', String(seed), '--out', runDir, '--eval-every', String(steps), '--backend', 'wasm', '--json']);
+  if (t.code !== 0) throw new Error(`softseg ${row} failed: ${t.stderr.trim().split('\n').pop()}`);
   const metrics = JSON.parse(t.stdout).finalMetrics as Record<string, number>;
   const e = await run(process.execPath, [bin, 'eval', '--model', runDir, '--data', data.train, '--backend', 'wasm', '--json']);
   if (e.code !== 0) throw new Error(`softseg eval failed: ${e.stderr.trim().split('\n').pop()}`);
@@ -53,16 +70,18 @@ async function softsegRow(loss: string, seed: number, data: { train: string; val
   return { val: { mIoUD: metrics.mIoUD!, mIoUI: metrics.mIoUI!, ECED: metrics.ECED! }, train: { mIoUD: trainMiou } };
 }
 
-async function twinRow(side: string, loss: string, seed: number, data: { train: string; val: string }): Promise<Scores> {
-  const a = [join(HERE, 'twin.py'), 'train', '--data', data.train, '--val', data.val, '--side', side, '--loss', loss, '--steps', String(steps), '--seed', String(seed), '--threads', '1'];
+async function twinRow(side: string, row: string, seed: number, data: Data, teacher: ParityTeacher | null): Promise<Scores> {
+  const a = [join(HERE, 'twin.py'), 'train', '--data', data.train, '--val', data.val, '--side', side, '--steps', String(steps), '--seed', String(seed), '--threads', '1'];
+  if (row === 'kd' || row === 'ssl') a.push('--recipe', row === 'kd' ? 'distill' : 'ssl', '--teacher-probs', teacher!.probs, '--unlabeled', data.unlabeled);
+  else a.push('--loss', row);
   // both sides augment as softseg's default does (scale 0.75–1.25, flip); plain: AdamW() defaults (decay 1e-2 on
   // every parameter); mirror: softseg's optimizer defaults (1e-4 on convolution kernels only)
   a.push('--scale', '0.75,1.25', '--flip');
   if (side === 'mirror') a.push('--weight-decay', '1e-4');
   const r = await run(py, a);
-  const row = parseMarked<Scores>(r.stdout, '@@TWIN ');
-  if (r.code !== 0 || !row) throw new Error(`twin ${side} failed: ${r.stderr.trim().split('\n').pop()}`);
-  return row;
+  const scores = parseMarked<Scores>(r.stdout, '@@TWIN ');
+  if (r.code !== 0 || !scores) throw new Error(`twin ${side} ${row} failed: ${r.stderr.trim().split('\n').pop()}`);
+  return scores;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -71,15 +90,17 @@ const py = python();
 const torchVersion = await ensureTorch(py);
 await mkdir(out, { recursive: true });
 const data = await ensureData();
+const teacher = rows.some((r) => r === 'kd' || r === 'ssl') ? await prepareTeacher(join(out, `teacher-${size}-u${unlabeledCount}-${teacherSteps}`), data, { model: 'unet-lite', steps: teacherSteps, classes: 11 }) : null;
 process.stderr.write(`parity: mobile-unet, ${size}², ${steps} steps, batch 8, seeds ${seeds.join(',')}, rows ${rows.join(', ')}; torch ${torchVersion}, 1 thread\n`);
+if (teacher) process.stderr.write(`parity: teacher unet-lite (${teacherSteps} steps) val mIoU ${teacher.val.mIoUD.toFixed(1)}, mIoU^I ${teacher.val.mIoUI.toFixed(1)}, ECE ${teacher.val.ECED.toFixed(2)}\n`);
 const lines: string[][] = [];
 const json: Record<string, unknown>[] = [];
 for (const loss of rows) {
   const bySide: Record<string, Scores[]> = { softseg: [] };
   for (const side of sides) bySide[side] = [];
   for (const seed of seeds) {
-    bySide.softseg!.push(await softsegRow(loss, seed, data));
-    for (const side of sides) bySide[side]!.push(await twinRow(side, loss, seed, data));
+    bySide.softseg!.push(await softsegRow(loss, seed, data, teacher));
+    for (const side of sides) bySide[side]!.push(await twinRow(side, loss, seed, data, teacher));
   }
   const ref = mean(bySide.softseg!.map((s) => s.val.mIoUD));
   for (const [side, scores] of Object.entries(bySide)) {

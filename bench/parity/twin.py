@@ -176,12 +176,12 @@ def load_softseg_weights(model, weights):
 # ------------------------------------------------------------------------------------------- losses
 
 
-def jml(logits, labels, ignore_index=255, smooth=1.0, threshold=0.01):
-    """JML1 per batch with PRESENT classes, on hard labels (softseg's ce+jml default)."""
-    c = logits.shape[1]
-    keep = (labels != ignore_index).float().unsqueeze(1)
-    prob = torch.exp(F.log_softmax(logits, dim=1)) * keep
-    y = F.one_hot(labels.clamp(0, c - 1), c).permute(0, 3, 1, 2).float() * keep
+def jml_core(logits, y, keep, threshold=0.01, smooth=1.0):
+    """JML1 per batch with PRESENT classes (a class is active where its masked target exceeds `threshold`
+    somewhere in the batch): y [N,C,H,W] hard one-hot or soft, keep [N,H,W] 0/1."""
+    k = keep.unsqueeze(1)
+    prob = torch.exp(F.log_softmax(logits, dim=1)) * k
+    y = y * k
     cx, cy = prob.sum(dim=(0, 2, 3)), y.sum(dim=(0, 2, 3))
     cd = (prob - y).abs().sum(dim=(0, 2, 3))
     tp = (cx + cy - cd) / 2
@@ -191,11 +191,36 @@ def jml(logits, labels, ignore_index=255, smooth=1.0, threshold=0.01):
     return (loss_c * active).sum() / active.sum().clamp(min=1)
 
 
+def jml(logits, labels, ignore_index=255, smooth=1.0, threshold=0.01):
+    """JML1 per batch with PRESENT classes, on hard labels (softseg's ce+jml default)."""
+    c = logits.shape[1]
+    keep = (labels != ignore_index).float()
+    y = F.one_hot(labels.clamp(0, c - 1), c).permute(0, 3, 1, 2).float()
+    return jml_core(logits, y, keep, threshold, smooth)
+
+
+def kl_t(logits, p, keep, T=1.0):
+    """T^2 * mean over kept pixels of sum_c p_c (ln p_c - ln softmax(z/T)_c); p [N,C,H,W]."""
+    logq = F.log_softmax(logits / T, dim=1)
+    kl = (torch.xlogy(p, p) - p * logq).sum(1)
+    return T * T * (kl * keep).sum() / keep.sum().clamp(min=1)
+
+
 def objective(kind, logits, labels, ignore_index=255):
     ce = F.cross_entropy(logits, labels, ignore_index=ignore_index)
     if kind == "ce":
         return ce
     return 0.25 * ce + 0.75 * jml(logits, labels, ignore_index)
+
+
+def teacher_terms(logits, p, keep, threshold=0.01):
+    """The teacher part of JML-KD (method.md 5.1) without its weights: 0.25 KL_T + 0.75 JML(soft, PRESENT)."""
+    return 0.25 * kl_t(logits, p, keep) + 0.75 * jml_core(logits, p, keep, threshold)
+
+
+def kd_objective(logits, labels, p, keep, label_weight=0.5, teacher_weight=0.5):
+    """softseg distill's default: lab_w (0.25 CE + 0.75 JML(y)) + tea_w (0.25 KL + 0.75 JML(p_t; K))."""
+    return label_weight * objective("ce+jml", logits, labels) + teacher_weight * teacher_terms(logits, p, keep)
 
 
 def make_optimizer(model, side, lr, weight_decay):
@@ -223,13 +248,23 @@ def check(path):
     model = create_model(d["model"], c, "mirror")
     load_softseg_weights(model, d["initial"])
     pm = param_map(model)
+    recipe = d.get("recipe", "train")
     batches = [(torch.tensor(np.asarray(b["images"], np.float32).reshape(n, s, s, 3)).permute(0, 3, 1, 2).contiguous(),
-                torch.tensor(np.asarray(b["labels"], np.int64).reshape(n, s, s))) for b in d["batches"]]
+                torch.tensor(np.asarray(b["labels"], np.int64).reshape(n, s, s)),
+                None if recipe == "train" else torch.tensor(np.asarray(b["teacherProb"], np.float32).reshape(n, s, s, c)).permute(0, 3, 1, 2).contiguous(),
+                None if recipe == "train" else torch.tensor(np.asarray(b["keep"], np.float32).reshape(n, s, s))) for b in d["batches"]]
+
+    def loss_of(logits, y, p, keep):
+        if recipe == "distill":
+            return kd_objective(logits, y, p, keep)
+        if recipe == "ssl":
+            return objective("ce+jml", logits, y) + teacher_terms(logits, p, keep)
+        return objective(d["loss"], logits, y)
     # first-step gradients (BN state restored after)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     model.train()
     model.zero_grad()
-    objective(d["loss"], model(batches[0][0]), batches[0][1]).backward()
+    loss_of(model(batches[0][0]), *batches[0][1:]).backward()
     worst = []
     for name, g in d["grad0"].items():
         tg = torch_to_tf(name, pm[name].grad).detach().numpy()
@@ -243,9 +278,9 @@ def check(path):
     model.load_state_dict(state)
     opt = make_optimizer(model, "mirror", d["lr"], d["weightDecay"])
     losses = []
-    for x, y in batches:
+    for x, y, p, keep in batches:
         opt.zero_grad(set_to_none=True)
-        loss = objective(d["loss"], model(x), y)
+        loss = loss_of(model(x), y, p, keep)
         loss.backward()
         opt.step()
         losses.append(loss.item())
@@ -284,16 +319,17 @@ MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def load_split(root, labeled=True):
+def load_split(root, labeled=True, names_too=False):
     from PIL import Image
     import os
-    names = sorted(os.listdir(os.path.join(root, "images")))
+    names = sorted(n for n in os.listdir(os.path.join(root, "images")) if n.endswith(".png"))
     images = np.stack([np.asarray(Image.open(os.path.join(root, "images", n)).convert("RGB"), np.float32) / 255.0 for n in names])
     images = (images - MEAN) / STD
     masks = None
     if labeled:
         masks = np.stack([np.asarray(Image.open(os.path.join(root, "masks", os.path.splitext(n)[0] + ".png")), np.int64) for n in names])
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), None if masks is None else torch.from_numpy(masks)
+    out = (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), None if masks is None else torch.from_numpy(masks))
+    return out + (names,) if names_too else out
 
 
 def colour_jitter(img, rng, b, c, s):
@@ -311,28 +347,94 @@ def colour_jitter(img, rng, b, c, s):
     return (x - torch.from_numpy(MEAN)[:, None, None]) / torch.from_numpy(STD)[:, None, None]
 
 
-def augment(img, mask, rng, crop, scale, flip, jitter):
-    """Random scale (bilinear image, nearest mask), pad bottom/right to the crop (image 0 = mean colour, mask
-    ignore), random crop, horizontal flip, optional colour jitter."""
+def augment(img, mask, rng, crop, scale, flip, jitter, soft=None):
+    """Random scale (bilinear image and soft labels, nearest mask), pad bottom/right to the crop (image 0 = mean
+    colour, mask ignore, soft labels 0), random crop, horizontal flip, optional colour jitter. Returns the image,
+    mask, soft labels (None when not given) and keep (1 on image pixels, 0 on padding)."""
     if jitter:
         img = colour_jitter(img, rng, *jitter)
     h, w = img.shape[1:]
+    keep = torch.ones(h, w)
     if scale:
         s = rng.uniform(scale[0], scale[1])
         sh, sw = max(1, round(h * s)), max(1, round(w * s))
         img = F.interpolate(img[None], size=(sh, sw), mode="bilinear", align_corners=False)[0]
-        mask = F.interpolate(mask[None, None].float(), size=(sh, sw), mode="nearest")[0, 0].long()
+        if mask is not None:
+            mask = F.interpolate(mask[None, None].float(), size=(sh, sw), mode="nearest")[0, 0].long()
+        if soft is not None:
+            soft = F.interpolate(soft[None], size=(sh, sw), mode="bilinear", align_corners=False)[0]
+        keep = torch.ones(sh, sw)
         h, w = sh, sw
     if h < crop or w < crop:
         ph, pw = max(crop - h, 0), max(crop - w, 0)
         img = F.pad(img, (0, pw, 0, ph), value=0.0)
-        mask = F.pad(mask, (0, pw, 0, ph), value=255)
+        mask = None if mask is None else F.pad(mask, (0, pw, 0, ph), value=255)
+        soft = None if soft is None else F.pad(soft, (0, pw, 0, ph), value=0.0)
+        keep = F.pad(keep, (0, pw, 0, ph), value=0.0)
         h, w = img.shape[1:]
     y0, x0 = rng.randint(0, h - crop), rng.randint(0, w - crop)  # inclusive bounds
-    img, mask = img[:, y0:y0 + crop, x0:x0 + crop], mask[y0:y0 + crop, x0:x0 + crop]
+    img, keep = img[:, y0:y0 + crop, x0:x0 + crop], keep[y0:y0 + crop, x0:x0 + crop]
+    mask = None if mask is None else mask[y0:y0 + crop, x0:x0 + crop]
+    soft = None if soft is None else soft[:, y0:y0 + crop, x0:x0 + crop]
     if flip and rng.random() < 0.5:
-        img, mask = img.flip(2), mask.flip(1)
-    return img, mask
+        img, keep = img.flip(2), keep.flip(1)
+        mask = None if mask is None else mask.flip(1)
+        soft = None if soft is None else soft.flip(2)
+    return img, mask, soft, keep
+
+
+def gaussian_blur(x, sigma):
+    """Separable Gaussian blur of a CHW image, radius ceil(2.5 sigma), edge pixels repeated."""
+    r = max(1, math.ceil(2.5 * sigma))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma * sigma))
+    k = k / k.sum()
+    c = x.shape[0]
+    x = F.conv2d(F.pad(x[None], (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    return x[0]
+
+
+def strong_view(img, rng, b=0.5, c=0.5, s=0.5, gray_p=0.2, blur_p=0.5, sigma=(0.1, 2.0)):
+    """The student's strong view of an unlabeled image (softseg's `strong` photometric values): brightness,
+    contrast, saturation factors in random order, random grayscale, random Gaussian blur; on a normalised CHW image."""
+    mean, std = torch.from_numpy(MEAN)[:, None, None], torch.from_numpy(STD)[:, None, None]
+    x = img * std + mean
+    luma = lambda t: 0.299 * t[0] + 0.587 * t[1] + 0.114 * t[2]
+    fb, fc, fs = rng.uniform(max(0, 1 - b), 1 + b), rng.uniform(max(0, 1 - c), 1 + c), rng.uniform(max(0, 1 - s), 1 + s)
+    ops = [lambda t: t * fb, lambda t: (t - luma(t).mean()) * fc + luma(t).mean(), lambda t: (t - luma(t)[None]) * fs + luma(t)[None]]
+    rng.shuffle(ops)
+    for op in ops:
+        x = op(x).clamp(0, 1)
+    if rng.random() < gray_p:
+        x = luma(x)[None].repeat(3, 1, 1)
+    if rng.random() < blur_p:
+        x = gaussian_blur(x, rng.uniform(*sigma))
+    return (x - mean) / std
+
+
+def cutmix(maps, rng, p=0.5):
+    """CutMix among the rows of a batch, in place on every map (same boxes): with probability p per row a box of
+    area ratio 1 - lambda (lambda ~ U(0,1), centre uniform, clipped) from another row, as it was before any paste."""
+    n = maps[0].shape[0]
+    h, w = maps[0].shape[-2:]
+    if n < 2:
+        return
+    boxes = []
+    for row in range(n):
+        if not rng.random() < p:
+            continue
+        src = (row + 1 + rng.randrange(n - 1)) % n
+        r = math.sqrt(1 - rng.random())
+        bh, bw = round(h * r), round(w * r)
+        cy, cx = rng.randrange(h), rng.randrange(w)
+        y0, y1 = max(0, cy - bh // 2), min(h, cy + -(-bh // 2))
+        x0, x1 = max(0, cx - bw // 2), min(w, cx + -(-bw // 2))
+        if y1 > y0 and x1 > x0:
+            boxes.append((row, src, y0, y1, x0, x1))
+    for m in maps:
+        before = m.clone()
+        for row, src, y0, y1, x0, x1 in boxes:
+            m[row, ..., y0:y1, x0:x1] = before[src, ..., y0:y1, x0:x1]
 
 
 def lr_at(step, lr, total, warmup=None, ratio=0.1, power=0.9):
@@ -379,14 +481,41 @@ def evaluate(model, images, masks, num_classes, batch=50, bins=10):
     return {"mIoUD": 100 * iou.mean().item(), "mIoUI": 100 * float(np.mean(img_ious)), "ECED": float(ece)}
 
 
+def load_probs(folder, split, names, size):
+    """Teacher probabilities exported by bench/parity/teacher.ts: raw float32 [N, H, W, C] in sorted name order."""
+    import os
+    meta = json.load(open(os.path.join(folder, "meta.json")))
+    if meta[split] != names:
+        raise SystemExit(f"twin: {folder}/{split}.f32 does not list the images of the data folder")
+    c = meta["classes"]
+    arr = np.fromfile(os.path.join(folder, f"{split}.f32"), np.float32).reshape(len(names), size[0], size[1], c)
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+
+class Sampler:
+    """Shuffled passes over n items with its own RNG (softseg's loaders: one per source, seeds seed and seed+1)."""
+
+    def __init__(self, n, rng):
+        self.n, self.rng, self.order, self.pos = n, rng, [], 0
+
+    def next(self):
+        if self.pos >= len(self.order):
+            self.order, self.pos = list(range(self.n)), 0
+            self.rng.shuffle(self.order)
+        self.pos += 1
+        return self.order[self.pos - 1]
+
+
 def train(a):
+    import os
     import random
     import time
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
-    x_train, y_train = load_split(a.data)
+    x_train, y_train, names = load_split(a.data, names_too=True)
     x_val, y_val = load_split(a.val)
     c = a.classes
+    size = tuple(x_train.shape[2:])
     model = create_model(a.model, c, a.side, a.pad, a.up)
     if a.init == "mirror":
         init_mirror(model)
@@ -394,36 +523,70 @@ def train(a):
     scale = None if a.scale == "none" else tuple(float(v) for v in a.scale.split(","))
     jitter = None if a.jitter == "none" else tuple(float(v) for v in a.jitter.split(","))
     crop = a.crop or x_train.shape[2]
-    n = len(x_train)
-    order, pos = [], 0
+    augmenting = scale or crop != x_train.shape[2] or a.flip
+    n_unl = 0
+    if a.recipe != "train":
+        if not (a.teacher_probs and a.unlabeled):
+            raise SystemExit(f"twin: --recipe {a.recipe} needs --teacher-probs and --unlabeled")
+        p_train = load_probs(a.teacher_probs, "train", names, size)
+        x_unl, _, unl_names = load_split(a.unlabeled, labeled=False, names_too=True)
+        p_unl = load_probs(a.teacher_probs, "unlabeled", unl_names, size)
+        n_unl = round(a.batch * a.unlabeled_ratio)
+        rng_u = random.Random(a.seed + 1)
+        draw_u = Sampler(len(x_unl), rng_u)
+    draw = Sampler(len(x_train), rng)
     start = time.time()
     losses = []
     model.train()
     for step in range(a.steps):
-        xs, ys = [], []
-        for _ in range(a.batch):
-            if pos >= len(order):
-                order, pos = list(range(n)), 0
-                rng.shuffle(order)
-            i = order[pos]
-            pos += 1
-            if scale or crop != x_train.shape[2] or a.flip:
-                xi, yi = augment(x_train[i], y_train[i], rng, crop, scale, a.flip, jitter)
+        xs, ys, ps, ks = [], [], [], []
+        for _ in range(a.batch - n_unl):
+            i = draw.next()
+            soft = p_train[i] if n_unl else None
+            if augmenting:
+                xi, yi, pi, ki = augment(x_train[i], y_train[i], rng, crop, scale, a.flip, jitter, soft)
             else:
-                xi, yi = x_train[i], y_train[i]
+                xi, yi, pi, ki = x_train[i], y_train[i], soft, torch.ones(size)
             xs.append(xi)
             ys.append(yi)
-        x, y = torch.stack(xs), torch.stack(ys)
+            ps.append(pi)
+            # distill: the teacher terms are restricted to non-ignored GT pixels of labeled images; ssl: none there
+            ks.append(ki * (yi != 255).float() if a.recipe == "distill" else torch.zeros(size))
+        xu, pu, ku = [], [], []
+        for _ in range(n_unl):
+            i = draw_u.next()
+            img = strong_view(x_unl[i], rng_u) if a.recipe == "ssl" else x_unl[i]
+            if augmenting:
+                xi, _, pi, ki = augment(img, None, rng_u, crop, scale, a.flip, jitter, p_unl[i])
+            else:
+                xi, pi, ki = img, p_unl[i], torch.ones(size)
+            xu.append(xi)
+            pu.append(pi)
+            ku.append(ki)
+        if n_unl and a.recipe == "ssl" and a.cutmix > 0:
+            maps = [torch.stack(xu), torch.stack(pu), torch.stack(ku)]
+            cutmix(maps, rng_u, a.cutmix)
+            xu, pu, ku = list(maps[0]), list(maps[1]), list(maps[2])
+        x = torch.stack(xs + xu)
+        y = torch.stack(ys + [torch.full(size, 255, dtype=torch.long)] * n_unl)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.lr, a.steps)
         opt.zero_grad(set_to_none=True)
-        loss = objective(a.loss, model(x), y)
+        logits = model(x)
+        if a.recipe == "train":
+            loss = objective(a.loss, logits, y)
+        else:
+            p, keep = torch.stack(ps + pu), torch.stack(ks + ku)
+            if a.recipe == "distill":
+                loss = kd_objective(logits, y, p, keep)
+            else:
+                loss = objective("ce+jml", logits, y) + teacher_terms(logits, p, keep)
         loss.backward()
         opt.step()
         losses.append(loss.item())
     val = evaluate(model, x_val, y_val, c)
     tr = evaluate(model, x_train, y_train, c)
-    return {"side": a.side, "init": a.init, "pad": a.pad, "up": a.up, "decay": a.decay, "lr": a.lr, "loss": a.loss, "seed": a.seed, "steps": a.steps, "val": val, "train": tr,
+    return {"side": a.side, "recipe": a.recipe, "init": a.init, "pad": a.pad, "up": a.up, "decay": a.decay, "lr": a.lr, "loss": a.loss, "seed": a.seed, "steps": a.steps, "val": val, "train": tr,
             "lossLast": float(np.mean(losses[-50:])), "seconds": time.time() - start, "threads": torch.get_num_threads()}
 
 
@@ -444,6 +607,12 @@ def main():
     pt.add_argument("--up", choices=["legacy", "half"], default=None)
     pt.add_argument("--decay", choices=["auto", "kernels", "all"], default="auto")
     pt.add_argument("--loss", choices=["ce", "ce+jml"], default="ce+jml")
+    pt.add_argument("--recipe", choices=["train", "distill", "ssl"], default="train",
+                    help="distill: JML-KD on labeled + unlabeled images; ssl: fixed-teacher soft pseudo-labels on a strong view with CutMix")
+    pt.add_argument("--teacher-probs", default=None, help="folder from bench/parity/teacher.ts")
+    pt.add_argument("--unlabeled", default=None, help="softseg folder of unlabeled images")
+    pt.add_argument("--unlabeled-ratio", type=float, default=0.5)
+    pt.add_argument("--cutmix", type=float, default=0.5)
     pt.add_argument("--steps", type=int, default=2500)
     pt.add_argument("--batch", type=int, default=8)
     pt.add_argument("--lr", type=float, default=1e-3)

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { initBackend } from '../../src/backends/select.js';
 import { openCache } from '../../src/cache/store.js';
 import { TeacherLabels } from '../../src/labeling/teacher-labels.js';
 import { openTeacher } from '../../src/teachers/index.js';
@@ -56,6 +57,7 @@ export async function prepareTeacher(out: string, data: { train: string; unlabel
   if (!existsSync(join(probs, 'meta.json'))) {
     process.stderr.write(`parity: labelling train + unlabeled into ${cache}\n`);
     await cli(['label', '--teacher', dir, '--cache', cache, '--images', join(data.train, 'images'), '--images', join(data.unlabeled, 'images'), '--backend', 'wasm'], 'label');
+    await initBackend({ backend: 'wasm' });
     const teacher = await openTeacher(dir);
     try {
       // no teacher given to TeacherLabels: a miss (there should be none) is an error, not a silent relabel

@@ -13,7 +13,10 @@ Commands
   check FILE            load the weights and batches bench/parity/trajectory.ts wrote, run the same steps on
                         the mirror model and print the relative differences (losses, first-step gradients,
                         final weights)
-  train --data D ...    train a student on a softseg data folder and print one JSON line (see train())
+  train --data D ...    train a student on a softseg data folder and print one JSON line (see train());
+                        --recipe distill|ssl --teacher-probs P --unlabeled U: JML-KD on 4 labeled + 4 unlabeled
+                        images per batch, or fixed-teacher SSL (strong view + CutMix on the unlabeled half), with
+                        the teacher probabilities bench/parity/teacher.ts exported
 """
 import argparse
 import json

@@ -1,6 +1,7 @@
 import { SoftsegCommand, backendFlags } from '../src/cli/base.js';
 import { logRunSummary, resolveRunConfig, runTrainingCommand, trainingFlags } from '../src/cli/training-flags.js';
 import type { SupervisedRun } from '../src/recipes/supervised.js';
+import { TRAIN_OPTIONS } from '../src/recipes/recipe-options.js';
 
 export default class Train extends SoftsegCommand {
   static override summary = 'Train a segmentation model on a folder of images and masks (CE + JML).';
@@ -19,8 +20,8 @@ The run folder (--out) receives model/ (final model in TensorFlow.js layers form
 
   async run(): Promise<SupervisedRun['result'] & { runDir: string }> {
     const { flags } = await this.parse(Train);
-    const { TRAIN_DEFAULTS, TRAIN_KEYS, trainSupervised, checkConfig } = await import('../src/recipes/supervised.js');
-    const config = await resolveRunConfig(this, this.argv, flags, TRAIN_DEFAULTS, TRAIN_KEYS, checkConfig);
+    const { trainSupervised, checkConfig } = await import('../src/recipes/supervised.js');
+    const config = await resolveRunConfig(flags, TRAIN_OPTIONS, checkConfig);
     const run = await runTrainingCommand(this, flags, (env) => trainSupervised(config, env));
     const r = run.result;
     logRunSummary(this, r, config.out);

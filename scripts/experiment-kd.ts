@@ -76,7 +76,7 @@ const rows: Row[] = [
   { key: 'c', label: 'KL distillation', run: (seed, out) => trainDistill({ ...kd, kdLoss: 'kl', seed, out }, env) },
   { key: 'd', label: 'JML-KD', run: (seed, out) => trainDistill({ ...kd, seed, out }, env) },
   { key: 'e', label: 'JML-KD + unlabeled', run: (seed, out) => trainDistill({ ...kd, unlabeled: [unlabeled], seed, out }, env) },
-  { key: 'f', label: 'SSL, hard pseudo-labels τ=0.95', run: (seed, out) => trainSsl({ ...ssl, teacher: teacherDir, cache: cacheDir, pseudo: 'hard', threshold: 0.95, seed, out }, env) },
+  { key: 'f', label: 'SSL, hard pseudo-labels τ=0.95', run: (seed, out) => trainSsl({ ...ssl, teacher: teacherDir, cache: cacheDir, pseudo: 'hard', confidenceThreshold: 0.95, seed, out }, env) },
   { key: 'g', label: 'SSL, soft JML pseudo-labels (fixed teacher)', run: (seed, out) => trainSsl({ ...ssl, teacher: teacherDir, cache: cacheDir, seed, out }, env) },
   { key: 'h', label: 'mean-teacher SSL from (b)', run: (seed, out) => trainSsl({ ...ssl, ema: 0.999, init: join(root, `b-seed${seed}`), seed, out }, env) },
   // the equal-budget mean teacher: half the steps supervised (CE + JML), then the teacher starts from the student

@@ -9,17 +9,17 @@ type VerifyOutput = VerifyResult & { fidelity?: TeacherFidelityResult };
 export default class CacheVerify extends SoftsegCommand {
   static override summary = 'Verify cache checksums and soft-label fidelity.';
   static override description = `Checks every entry's length and checksum and that its payload decodes; prints one line per bad entry and exits 1 if there is any (relabel those images: \`softseg label\` overwrites them).
-With --teacher and --images, also re-runs the teacher on a seeded sample of --sample images that have entries and reports the fidelity of the cache against the fresh outputs: mean KL and JML1 distance between exact and reconstructed soft labels at T = 1 and T = 4, and pseudo-label (argmax) agreement. Give the teacher the same preprocessing flags as \`softseg label\` did, or its fingerprint (and so its entries) differ.`;
+With --teacher and --images, also re-runs the teacher on a seeded sample of --samples images that have entries and reports the fidelity of the cache against the fresh outputs: mean KL and JML1 distance between exact and reconstructed soft labels at T = 1 and T = 4, and pseudo-label (argmax) agreement. Give the teacher the same preprocessing flags as \`softseg label\` did, or its fingerprint (and so its entries) differ.`;
   static override examples = [
     '<%= config.bin %> cache verify cache/',
-    '<%= config.bin %> cache verify cache/ --teacher teacher.onnx --images data/unlabeled --sample 20',
+    '<%= config.bin %> cache verify cache/ --teacher teacher.onnx --images data/unlabeled --samples 20',
   ];
   static override args = { cache: Args.string({ description: 'Cache directory.', required: true }) };
   static override flags = {
     ...backendFlags,
     teacher: Flags.string({ description: 'Teacher (.onnx, model.json or softseg run directory) to compare the cache with.', dependsOn: ['images'] }),
     images: Flags.string({ description: 'Folder of the images the cache was labeled from (with --teacher).', multiple: true }),
-    sample: Flags.integer({ description: 'Images to re-run the teacher on.', default: 10, min: 1 }),
+    samples: Flags.integer({ description: 'Images to re-run the teacher on.', default: 10, min: 1, aliases: ['sample'], deprecateAliases: true }),
     seed: Flags.integer({ description: 'Seed of the sample.', default: 0 }),
     ...teacherPreprocessingFlags,
   };
@@ -42,7 +42,7 @@ With --teacher and --images, also re-runs the teacher on a seeded sample of --sa
     return result;
   }
 
-  private async fidelity(cache: import('../../src/cache/store.js').TeacherCache, flags: { teacher: string; images: string[]; sample: number; seed: number; size?: string; layout?: string; mean?: string; std?: string; tta?: string; outputs?: string; backend?: string; threads?: number }): Promise<TeacherFidelityResult> {
+  private async fidelity(cache: import('../../src/cache/store.js').TeacherCache, flags: { teacher: string; images: string[]; samples: number; seed: number; size?: string; layout?: string; mean?: string; std?: string; tta?: string; outputs?: string; backend?: string; threads?: number }): Promise<TeacherFidelityResult> {
     await this.startBackend(flags);
     const { openTeacher } = await import('../../src/teachers/index.js');
     const { SoftsegError } = await import('../../src/errors.js');
@@ -55,7 +55,7 @@ With --teacher and --images, also re-runs the teacher on a seeded sample of --sa
       const images = await hashImagesIn(flags.images);
       const progress = this.jsonEnabled() ? null : (await import('../../src/cli/progress.js')).ProgressCounter;
       const bar = progress ? new progress('images', (line) => this.logToStderr(line)) : null;
-      const r = await teacherFidelity(cache, teacher, images, decodeImage, { sample: flags.sample, seed: flags.seed, onProgress: (d, t) => bar?.update(d, t) });
+      const r = await teacherFidelity(cache, teacher, images, decodeImage, { sample: flags.samples, seed: flags.seed, onProgress: (d, t) => bar?.update(d, t) });
       bar?.stop();
       if (r.withEntries === 0) {
         throw new SoftsegError(`none of the ${images.length} images has an entry of teacher ${teacher.fingerprint.slice(0, 16)} in this cache`, {

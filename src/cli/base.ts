@@ -35,8 +35,17 @@ export abstract class SoftsegCommand extends Command {
     return info;
   }
 
+  /** Warnings (oclif's flag deprecations included) as one line on stderr, none with --json. */
+  override warn(input: string | Error): string | Error {
+    const text = typeof input === 'string' ? input : input.message;
+    if (!this.jsonEnabled()) process.stderr.write(`Warning: ${text.replace(/\s*\n\s*/g, ' ')}\n`);
+    return input;
+  }
+
   protected override async catch(err: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<unknown> {
     if (err instanceof SoftsegError) {
+      // A flag's own check (option-flags.ts) fails inside oclif's parser, which wraps the message: unwrap it.
+      err.message = err.message.replace(/^Parsing --\S+\s*\n\t/, '').replace(/\s*See more help with --help\s*$/, '');
       for (const line of err.details ?? []) process.stderr.write(`${line.replace(/\s*\n\s*/g, ' ')}\n`);
       failOneLine(this, err.oneLine(), err.exitCode);
     }

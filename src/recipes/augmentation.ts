@@ -38,15 +38,12 @@ function parseScale(v: AugmentationConfig['scale']): [number, number] | false | 
   return [lo!, hi!];
 }
 
-function probability(v: number | undefined, name: string): void {
-  if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 1)) throw usageError(`--${name} must be in [0, 1], got ${v}`);
-}
-
-/** The effective augmentation of a config (preset, then each value given overrides it); bad values are usage errors. */
+/**
+ * The effective augmentation of a config (preset, then each value given overrides it). The preset and the
+ * probabilities are checked by the option schema (recipe-options.ts); a bad scale range is a usage error here.
+ */
 export function resolveAugmentation(c: AugmentationConfig): Augmentation {
   const presetName = c.augment ?? 'default';
-  if (!(presetName in AUGMENT_PRESETS)) throw usageError(`--augment must be one of ${Object.keys(AUGMENT_PRESETS).join(', ')}, got ${String(presetName)}`);
-  for (const k of ['flip', 'brightness', 'contrast', 'saturation', 'grayscale', 'blur'] as const) probability(c[k], k);
   const p = AUGMENT_PRESETS[presetName] as Omit<AugmentOptions, 'crop'>;
   const scale = parseScale(c.scale);
   const overridden = AUGMENTATION_KEYS.some((k) => c[k] !== undefined && c[k] !== null);

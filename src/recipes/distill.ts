@@ -14,7 +14,9 @@ import { kdObjective, type KdObjectiveOptions } from '../losses/objectives.js';
 import type { BatchSource, HostBatch } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import type { Teacher } from '../teachers/index.js';
-import { checkConfig, checkOneOf, checkRange, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, TRAIN_DEFAULTS, TRAIN_KEYS, type RecipeEnv, type TrainConfig } from './supervised.js';
+import { checkTrainCombinations, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, type RecipeEnv, type TrainConfig } from './supervised.js';
+import { checkOptions, defaultsOf } from './options.js';
+import { DISTILL_OPTIONS, TEACHER_PREPROCESSING_OPTIONS } from './recipe-options.js';
 
 export interface DistillConfig extends TrainConfig, TeacherPreprocessingConfig {
   teacher: string;
@@ -24,9 +26,9 @@ export interface DistillConfig extends TrainConfig, TeacherPreprocessingConfig {
   kdLoss: 'kl+jml' | 'kl' | 'jml';
   labelWeight: number;
   teacherWeight: number;
-  /** Active classes of the JML teacher term: all, or those whose teacher probability exceeds `threshold`. */
+  /** Active classes of the JML teacher term: all, or those whose teacher probability exceeds `classThreshold`. */
   teacherClasses: 'all' | 'present';
-  threshold: number;
+  classThreshold: number;
   /** Share of each batch drawn from the unlabeled folders (when given). */
   unlabeledRatio: number;
   /** A cache miss is an error instead of running the teacher on the fly. */
@@ -45,9 +47,8 @@ export interface TeacherPreprocessingConfig {
   outputs?: string;
 }
 
-/** The config keys of the teacher preprocessing flags (shared by distill and ssl). */
-export const TEACHER_PREPROCESSING_KEYS = ['size', 'layout', 'mean', 'std', 'tta', 'outputs'] as const;
-type PreprocessingConfig = Partial<Record<(typeof TEACHER_PREPROCESSING_KEYS)[number], unknown>>;
+type PreprocessingConfig = Partial<Record<keyof TeacherPreprocessingConfig, unknown>>;
+const TEACHER_PREPROCESSING_KEYS = Object.keys(TEACHER_PREPROCESSING_OPTIONS) as (keyof TeacherPreprocessingConfig)[];
 
 /**
  * Opens a recipe's teacher against its cache with the preprocessing the config gives (config files may hold
@@ -61,30 +62,14 @@ export async function openRecipeTeacher(path: string, cache: TeacherCache, c: Pr
   return teacher;
 }
 
-export const DISTILL_DEFAULTS: DistillConfig = {
-  ...TRAIN_DEFAULTS,
-  model: 'mobile-unet',
-  teacher: '',
-  cache: '',
-  unlabeled: [],
-  temperature: 1,
-  kdLoss: 'kl+jml',
-  labelWeight: 0.5,
-  teacherWeight: 0.5,
-  teacherClasses: 'present',
-  threshold: 0.01,
-  unlabeledRatio: 0.5,
-  noTeacher: false,
-};
-
-export const DISTILL_KEYS = [...TRAIN_KEYS, 'teacher', 'cache', 'unlabeled', 'temperature', 'kdLoss', 'labelWeight', 'teacherWeight', 'teacherClasses', 'threshold', 'unlabeledRatio', 'noTeacher', 'k', ...TEACHER_PREPROCESSING_KEYS];
+export const DISTILL_DEFAULTS: DistillConfig = defaultsOf(DISTILL_OPTIONS);
 
 /** The KD objective for a config; labeled and unlabeled images share one batch. */
 export function distillObjective(c: DistillConfig, ignoreIndex: number): Objective {
   const w = lossWeights(c, ignoreIndex);
   const options: KdObjectiveOptions = {
     ...w,
-    jdt: { ...w.jdt, threshold: c.threshold },
+    jdt: { ...w.jdt, threshold: c.classThreshold },
     temperature: c.temperature,
     labelWeight: c.labelWeight,
     teacherWeight: c.teacherWeight,
@@ -128,16 +113,9 @@ function teacherKeep(b: { keep?: Uint8Array; masks?: Int32Array; n: number; size
 export function checkDistillConfig(config: DistillConfig): void {
   if (!config.teacher) throw usageError('--teacher is required (a softseg run, a TF.js model.json or an .onnx file)');
   if (!config.cache) throw usageError('--cache is required (the folder of cached teacher outputs, shared with `softseg label`)');
-  checkRange(config.temperature, 'temperature', 0, Infinity, '()');
-  checkRange(config.unlabeledRatio, 'unlabeled-ratio', 0, 1, '[)');
-  checkOneOf(config.kdLoss, 'kd-loss', ['kl+jml', 'kl', 'jml']);
-  checkRange(config.labelWeight, 'label-weight', 0, Infinity);
-  checkRange(config.teacherWeight, 'teacher-weight', 0, Infinity);
+  checkOptions(DISTILL_OPTIONS, config);
   if (config.labelWeight + config.teacherWeight === 0) throw usageError('--label-weight and --teacher-weight are both 0: the loss would be 0');
-  checkOneOf(config.teacherClasses, 'teacher-classes', ['present', 'all']);
-  checkRange(config.threshold, 'threshold', 0, 1, '[)');
-  checkRange(config.k, 'k', 1, 255, '[]', true);
-  checkConfig(config);
+  checkTrainCombinations(config);
 }
 
 export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onMiss?: (path: string) => void }): Promise<{ config: DistillConfig; result: Awaited<ReturnType<typeof launchTraining>>['result']; teacher: Record<string, unknown>; misses: number }> {

@@ -31,10 +31,12 @@ import type { BatchSource, HostBatch, TrainingEvent } from '../engine/trainer.js
 import type { Objective, TensorBatch } from '../engine/step.js';
 import type { Random } from '../random.js';
 import type { Teacher } from '../teachers/index.js';
-import { openRecipeTeacher, TEACHER_PREPROCESSING_KEYS, type TeacherPreprocessingConfig } from './distill.js';
+import { openRecipeTeacher, type TeacherPreprocessingConfig } from './distill.js';
+import { checkOptions, defaultsOf } from './options.js';
+import { SSL_OPTIONS } from './recipe-options.js';
 import { resolveAugmentation } from './augmentation.js';
 import {
-  checkConfig, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, supervisedObjective, TRAIN_DEFAULTS, TRAIN_KEYS,
+  checkTrainCombinations, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, supervisedObjective,
   type RecipeEnv, type TrainConfig,
 } from './supervised.js';
 
@@ -49,10 +51,10 @@ export interface SslConfig extends TrainConfig, TeacherPreprocessingConfig {
   ema?: number;
   /** A supervised run whose model/ initialises the student (and the mean teacher). */
   init?: string;
-  /** Soft pseudo-labels (KL_T + JML, method.md §6) or hard argmax ones where confidence ≥ threshold. */
+  /** Soft pseudo-labels (KL_T + JML) or hard argmax ones where confidence ≥ confidenceThreshold. */
   pseudo: 'soft' | 'hard';
   /** Confidence threshold τ: hard pseudo-labels default 0.95; with soft ones an optional mask (off unless given). */
-  threshold?: number;
+  confidenceThreshold?: number;
   /** Active classes of the soft JML term: those the teacher gives > classThreshold somewhere in the batch, or all. */
   teacherClasses: 'present' | 'all';
   classThreshold: number;
@@ -78,29 +80,7 @@ export interface SslConfig extends TrainConfig, TeacherPreprocessingConfig {
   k?: number;
 }
 
-export const SSL_DEFAULTS: SslConfig = {
-  ...TRAIN_DEFAULTS,
-  model: 'mobile-unet',
-  unlabeled: [],
-  pseudo: 'soft',
-  teacherClasses: 'present',
-  classThreshold: 0.01,
-  temperature: 1,
-  unlabeledWeight: 1,
-  unlabeledWarmup: 0,
-  unlabeledRatio: 0.5,
-  strongAug: 'strong',
-  cutmix: 0.5,
-  collapseShare: 0.95,
-  collapsePatience: 3,
-  noTeacher: false,
-};
-
-export const SSL_KEYS = [
-  ...TRAIN_KEYS, 'unlabeled', 'teacher', 'cache', 'ema', 'init', 'pseudo', 'threshold', 'teacherClasses', 'classThreshold', 'temperature',
-  'unlabeledWeight', 'unlabeledWarmup', 'unlabeledRatio', 'strongAug', 'cutmix', 'collapseShare', 'collapsePatience', 'noTeacher', 'k',
-  ...TEACHER_PREPROCESSING_KEYS,
-];
+export const SSL_DEFAULTS: SslConfig = defaultsOf(SSL_OPTIONS);
 
 /** Val mIoU (points) below its best that counts as a collapse check. */
 export const COLLAPSE_MIOU_DROP = 15;
@@ -113,8 +93,8 @@ export function unlabeledWeightAt(step: number, weight: number, warmup: number):
 }
 
 /** The confidence threshold in effect: hard pseudo-labels default to 0.95; soft ones use none unless given. */
-export function effectiveThreshold(c: Pick<SslConfig, 'pseudo' | 'threshold'>): number | null {
-  return c.threshold ?? (c.pseudo === 'hard' ? 0.95 : null);
+export function effectiveThreshold(c: Pick<SslConfig, 'pseudo' | 'confidenceThreshold'>): number | null {
+  return c.confidenceThreshold ?? (c.pseudo === 'hard' ? 0.95 : null);
 }
 
 export interface UnlabeledLossOptions {
@@ -405,7 +385,7 @@ function unlabeledViews(c: SslConfig): { augment: { scale: [number, number] | fa
 
 /** The ssl options and the training options they build on, before any work: usage errors naming the flag. */
 export function checkSslConfig(c: SslConfig): void {
-  const inRange = (v: number, lo: number, hi: number, loOpen: boolean, hiOpen: boolean) => Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
+  checkOptions(SSL_OPTIONS, c);
   if (c.unlabeled.length === 0) throw usageError('ssl needs at least one --unlabeled folder of images');
   if (c.teacher && c.ema !== undefined) throw usageError('--teacher (a fixed teacher) and --ema (a mean teacher) are alternatives; choose one');
   if (!c.teacher && c.ema === undefined) {
@@ -414,26 +394,13 @@ export function checkSslConfig(c: SslConfig): void {
   if (c.teacher && !c.cache) throw usageError('--teacher needs --cache (the folder of cached teacher outputs, shared with `softseg label`)');
   if (c.ema !== undefined) {
     if (c.cache) throw usageError('--cache is for a fixed --teacher; a mean teacher (--ema) predicts at step time and caches nothing');
-    if (!inRange(c.ema, 0, 1, true, true)) throw usageError(`--ema must be a momentum in (0, 1) such as 0.999, got ${c.ema}`);
     if (!c.init && !(c.unlabeledWarmup > 0)) {
       throw usageError('--ema needs a supervised start: --init RUN_DIR (a `softseg train` run of the same model) or --unlabeled-warmup STEPS', {
         hint: 'a mean teacher that starts from random weights gives pseudo-labels that the student copies and reinforces until it predicts one class everywhere',
       });
     }
   }
-  if (!['soft', 'hard'].includes(c.pseudo)) throw usageError(`--pseudo must be soft or hard, got ${String(c.pseudo)}`);
-  if (c.threshold !== undefined && !inRange(c.threshold, 0, 1, true, false)) throw usageError(`--threshold (confidence τ) must be in (0, 1], got ${c.threshold}`);
-  if (!inRange(c.classThreshold, 0, 1, false, true)) throw usageError(`--class-threshold must be in [0, 1), got ${c.classThreshold}`);
-  if (!(c.temperature > 0 && Number.isFinite(c.temperature))) throw usageError(`--temperature must be > 0, got ${c.temperature}`);
-  if (!['present', 'all'].includes(c.teacherClasses)) throw usageError(`--teacher-classes must be present or all, got ${String(c.teacherClasses)}`);
-  if (!(Number.isFinite(c.unlabeledWeight) && c.unlabeledWeight >= 0)) throw usageError(`--unlabeled-weight must be ≥ 0, got ${c.unlabeledWeight}`);
-  if (!(Number.isInteger(c.unlabeledWarmup) && c.unlabeledWarmup >= 0)) throw usageError(`--unlabeled-warmup must be an integer ≥ 0, got ${c.unlabeledWarmup}`);
-  if (!inRange(c.unlabeledRatio, 0, 1, true, true)) throw usageError(`--unlabeled-ratio must be in (0, 1), got ${c.unlabeledRatio}`);
-  if (!['strong', 'default'].includes(c.strongAug)) throw usageError(`--strong-aug must be strong or default, got ${String(c.strongAug)}`);
-  if (!inRange(c.cutmix, 0, 1, false, false)) throw usageError(`--cutmix must be a probability in [0, 1], got ${c.cutmix}`);
-  if (!inRange(c.collapseShare, 0, 1, true, false)) throw usageError(`--collapse-share must be in (0, 1], got ${c.collapseShare}`);
-  if (!(Number.isInteger(c.collapsePatience) && c.collapsePatience >= 1)) throw usageError(`collapsePatience must be a positive integer, got ${c.collapsePatience}`);
-  checkConfig(c);
+  checkTrainCombinations(c);
 }
 
 /** Loads a supervised run's model into the student; the architecture must match. Returns its directory. */
@@ -591,7 +558,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
       else if (e.type === 'eval') guard.onEval(e.step, e.metrics);
     };
     const sslMeta = {
-      pseudo: config.pseudo, threshold, teacherClasses: config.teacherClasses, classThreshold: config.classThreshold,
+      pseudo: config.pseudo, confidenceThreshold: threshold, teacherClasses: config.teacherClasses, classThreshold: config.classThreshold,
       unlabeledWeight: config.unlabeledWeight, unlabeledWarmup: config.unlabeledWarmup, unlabeledRatio: config.unlabeledRatio,
       strongAug: config.strongAug, cutmix: config.cutmix, unlabeled: config.unlabeled.map((d) => resolve(d)),
     };

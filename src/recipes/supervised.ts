@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createModel, sizeMultiple } from '../../models/registry.js';
-import { AUGMENTATION_KEYS, defaultCrop, resolveAugmentation, type Augmentation, type AugmentationConfig } from './augmentation.js';
+import { defaultCrop, resolveAugmentation, type Augmentation, type AugmentationConfig } from './augmentation.js';
 import type { SegModel } from '../../models/base.js';
 import { IMAGENET_NORMALIZATION } from '../augment/normalize.js';
 import type { AugmentPreset } from '../augment/augment.js';
@@ -23,6 +23,8 @@ import type { BackendInfo } from '../backends/select.js';
 import { defaultWorkerThreads } from '../worker-pool.js';
 import { writeFileAtomic } from '../data/fs-util.js';
 import { clearRunDir, planRunDir } from './run-dir.js';
+import { checkOptions, defaultsOf } from './options.js';
+import { MAX_CROP, TRAIN_OPTIONS } from './recipe-options.js';
 
 /** A run's configuration; the augmentation keys (preset and overrides) are {@link AugmentationConfig}'s. */
 export interface TrainConfig extends AugmentationConfig {
@@ -65,37 +67,8 @@ export interface TrainConfig extends AugmentationConfig {
   overwrite: boolean;
 }
 
-export const TRAIN_DEFAULTS: TrainConfig = {
-  data: '',
-  model: 'unet-lite',
-  out: '',
-  batchSize: 8,
-  /** 0: DEFAULT_CROP, or the images' size when they are smaller (resolved when the data is opened). */
-  crop: 0,
-  lr: 1e-3,
-  optimizer: 'adamw',
-  weightDecay: 1e-4,
-  loss: 'ce+jml',
-  ceWeight: 0.25,
-  jmlWeight: 0.75,
-  labelSmoothing: 0,
-  bls: false,
-  blsKernel: 3,
-  blsEpsilon: 0.5,
-  jmlReduction: 'batch',
-  activeClasses: 'present',
-  seed: 0,
-  width: 1,
-  aux: false,
-  accumulate: 1,
-  augment: 'default',
-  skipBad: false,
-  cacheImages: false,
-  resume: false,
-  overwrite: false,
-};
-
-export const TRAIN_KEYS = [...Object.keys({ ...TRAIN_DEFAULTS, val: 0, epochs: 0, steps: 0, numClasses: 0, ignoreIndex: 0, warmupSteps: 0, evalEvery: 0, checkpointEvery: 0 }), ...AUGMENTATION_KEYS];
+/** The defaults of a run, from the option schema (recipe-options.ts). */
+export const TRAIN_DEFAULTS: TrainConfig = defaultsOf(TRAIN_OPTIONS);
 
 /** Loss weights and JML options for a config; a model without an aux head puts the aux weight on its main head. */
 export function lossWeights(c: Pick<TrainConfig, 'loss' | 'ceWeight' | 'jmlWeight' | 'jmlReduction' | 'activeClasses' | 'aux'>, ignoreIndex: number): LossWeights {
@@ -118,55 +91,23 @@ export function supervisedObjective(c: TrainConfig, ignoreIndex: number): Object
   return (out, batch) => hardLabelObjective(out, batch.labels!, weights);
 }
 
-/** The largest training crop: beyond it a batch no longer fits any backend (the wasm heap is 4 GB). */
-export const MAX_CROP = 4096;
-
-/** A flag's number must lie in a range: `[lo, hi]`, with `(` / `)` ends when open. Usage error (exit 2) otherwise. */
-export function checkRange(value: number | undefined, flag: string, lo: number, hi: number, ends: '[]' | '(]' | '[)' | '()' = '[]', integer = false): void {
-  if (value === undefined) return;
-  const ok = typeof value === 'number' && Number.isFinite(value) && (ends[0] === '(' ? value > lo : value >= lo) && (ends[1] === ')' ? value < hi : value <= hi) && (!integer || Number.isInteger(value));
-  if (ok) return;
-  const range = hi === Infinity ? `${ends[0] === '(' ? '>' : '≥'} ${lo}` : `in ${ends[0]}${lo}, ${hi}${ends[1]}`;
-  throw usageError(`--${flag} must be ${integer ? 'an integer ' : 'a number '}${range}, got ${String(value)}`);
-}
-
-/** A flag's value must be one of `options` (config files are not checked by the flag parser). */
-export function checkOneOf(value: unknown, flag: string, options: readonly string[]): void {
-  if (!options.includes(value as string)) throw usageError(`--${flag} must be one of ${options.join(', ')}, got ${JSON.stringify(value)}`);
-}
+export { MAX_CROP };
 
 /** Checks a training configuration before any work: every problem is a usage error naming the flag. */
 export function checkConfig(c: TrainConfig): void {
+  checkOptions(TRAIN_OPTIONS, c);
+  checkTrainCombinations(c);
+}
+
+/** What the schema cannot say about one value alone: required keys and options that go (or not) together. */
+export function checkTrainCombinations(c: TrainConfig): void {
   if (!c.data) throw usageError('--data is required (a folder with images/ and masks/)');
   if (!c.out) throw usageError('--out is required (the run directory)');
-  checkRange(c.batchSize, 'batch-size', 1, Infinity, '[]', true);
-  if (c.crop !== 0) checkRange(c.crop, 'crop', 8, MAX_CROP, '[]', true); // 0: the images' size (see defaultCrop)
-  checkRange(c.steps, 'steps', 1, Infinity, '[]', true);
-  checkRange(c.epochs, 'epochs', 1, Infinity, '[]', true);
-  checkRange(c.accumulate, 'accumulate', 1, Infinity, '[]', true);
   if (c.steps !== undefined && c.epochs !== undefined) throw usageError('give --steps or --epochs, not both');
-  checkRange(c.lr, 'lr', 0, 1, '(]');
-  checkRange(c.weightDecay, 'weight-decay', 0, 1);
-  checkOneOf(c.optimizer, 'optimizer', ['adamw', 'sgd']);
-  checkOneOf(c.loss, 'loss', ['ce', 'jml', 'ce+jml']);
-  checkRange(c.ceWeight, 'ce-weight', 0, Infinity);
-  checkRange(c.jmlWeight, 'jml-weight', 0, Infinity);
   if (c.loss === 'ce+jml' && c.ceWeight + c.jmlWeight === 0) throw usageError('--ce-weight and --jml-weight are both 0: the loss would be 0');
-  checkOneOf(c.jmlReduction, 'jml-reduction', ['batch', 'image-class']);
-  checkOneOf(c.activeClasses, 'active-classes', ['present', 'all']);
-  checkRange(c.labelSmoothing, 'label-smoothing', 0, 1, '[)');
-  checkRange(c.blsEpsilon, 'bls-epsilon', 0, 1);
-  checkRange(c.blsKernel, 'bls-kernel', 1, 99, '[]', true);
   if (c.blsKernel % 2 !== 1) throw usageError(`--bls-kernel must be odd, got ${c.blsKernel}`);
   if (c.bls && c.labelSmoothing > 0) throw usageError('--bls and --label-smoothing are alternatives; choose one');
-  checkRange(c.width, 'width', 0, 16, '(]');
-  checkRange(c.numClasses, 'num-classes', 1, 256, '[]', true);
-  checkRange(c.ignoreIndex, 'ignore-index', 0, 255, '[]', true);
-  checkRange(c.warmupSteps, 'warmup-steps', 0, Infinity, '[]', true);
-  checkRange(c.evalEvery, 'eval-every', 1, Infinity, '[]', true);
-  checkRange(c.checkpointEvery, 'checkpoint-every', 1, Infinity, '[]', true);
-  resolveAugmentation(c); // the preset and every override
-  checkRange(c.seed, 'seed', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, '[]', true);
+  resolveAugmentation(c); // the scale range, and the preset with its overrides
 }
 
 /** The warnings of a --skip-bad run: the count, then each skipped file and why. */

@@ -70,7 +70,7 @@ test('ssl with a mean teacher from --init (hard pseudo-labels) writes the run an
   assert.equal(meta.teacher.kind, 'ema');
   assert.equal(meta.teacher.momentum, 0.99);
   assert.equal(meta.teacher.init, join(root, 'sup', 'model'));
-  assert.equal(meta.ssl.threshold, 0.95);
+  assert.equal(meta.ssl.confidenceThreshold, 0.95);
   assert.ok(existsSync(join(root, 'ema', 'ema-teacher', 'model.json')));
 });
 

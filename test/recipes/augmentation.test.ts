@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { defaultCrop, DEFAULT_CROP, resolveAugmentation } from '../../src/recipes/augmentation.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { SoftsegError } from '../../src/errors.js';
+import { checkConfig, TRAIN_DEFAULTS } from '../../src/recipes/supervised.js';
 import { softseg } from '../helpers/cli.js';
 
 describe('resolveAugmentation', () => {
@@ -24,12 +25,13 @@ describe('resolveAugmentation', () => {
     assert.deepEqual((resolveAugmentation({ augment: 'default', scale: [0.8, 1.2] }) as { scale: number[] }).scale, [0.8, 1.2]);
   });
 
-  it('refuses bad values with the flag named', () => {
+  it('refuses bad values with the flag named (the probabilities through the option schema, as every option)', () => {
     for (const [c, re] of [
       [{ scale: '2,1' }, /--scale/], [{ scale: '0,1' }, /--scale/], [{ scale: 'big' }, /--scale/],
-      [{ flip: 1.5 }, /--flip must be in \[0, 1\]/], [{ brightness: -0.1 }, /--brightness/], [{ blur: 2 }, /--blur/],
+      [{ flip: 1.5 }, /--flip must be a number in \[0, 1\]/], [{ brightness: -0.1 }, /--brightness/], [{ blur: 2 }, /--blur/],
     ] as const) {
-      assert.throws(() => resolveAugmentation({ augment: 'default', ...c }), (e: unknown) => e instanceof SoftsegError && re.test(e.message));
+      const config = { ...TRAIN_DEFAULTS, data: 'd', out: 'o', ...c };
+      assert.throws(() => checkConfig(config), (e: unknown) => e instanceof SoftsegError && e.exitCode === 2 && re.test(e.message));
     }
   });
 

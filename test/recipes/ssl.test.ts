@@ -247,11 +247,11 @@ test('bad ssl configurations fail with clear messages before training', async ()
   await fails({ teacher: 't', cache: 'c', ema: 0.99 }, /alternatives/);
   await fails({ teacher: 't' }, /--teacher needs --cache/);
   await fails({ ema: 0.99 }, /--ema needs a supervised start.*random weights/);
-  await fails({ ema: 1.5, init: 'x' }, /momentum in \(0, 1\)/);
+  await fails({ ema: 1.5, init: 'x' }, /--ema must be a number in \(0, 1\), got 1.5/);
   await fails({ ema: 0.99, init: 'x', cache: 'c' }, /--cache is for a fixed --teacher/);
   await fails({ teacher: 't', cache: 'c', cutmix: 2 }, /--cutmix/);
   await fails({ teacher: 't', cache: 'c', unlabeledRatio: 1 }, /--unlabeled-ratio/);
-  await fails({ teacher: 't', cache: 'c', threshold: 0 }, /--threshold/);
+  await fails({ teacher: 't', cache: 'c', confidenceThreshold: 0 }, /--confidence-threshold must be a number in \(0, 1\], got 0/);
   // --init of another architecture.
   const other = createModel('unet-lite', { numClasses: 3, width: 0.25, seed: 4 });
   await saveRunModel(other, join(root, 'other', 'model'), { architecture: 'unet-lite', numClasses: 3, normalization: IMAGENET_NORMALIZATION });

@@ -26,7 +26,7 @@ Every file is checked first, as in training: an image without a mask, a mask val
   async run(): Promise<Record<string, unknown>> {
     const { flags } = await this.parse(Eval);
     if (!flags.model && !flags.pred) this.error('give --model (a trained model) or --pred (a folder of predicted masks)', { exit: 2 });
-    const { evaluateDataset, openEvalSet, scorePredictions } = await import('../src/inference/evaluate.js');
+    const { evaluateDataset, openEvalSet, publicMetrics, scorePredictions } = await import('../src/inference/evaluate.js');
     const { formatMetrics } = await import('../src/cli/tables.js');
     let result;
     let classNames: string[];
@@ -61,6 +61,6 @@ Every file is checked first, as in training: an image without a mask, a mask val
       this.log(formatMetrics(result, classNames));
       if (count > 0) this.log(`${count} item(s) skipped (--skip-bad), listed above`);
     }
-    return { ...result, classNames, skipped: { count, problems: skipped } };
+    return { ...publicMetrics(result), classNames, bad: skipped, badItems: count };
   }
 }

@@ -79,8 +79,17 @@ export async function evaluateDataset(model: SegModel, ds: Dataset, options: Eva
 /** Metric values as a flat record of numbers (for metrics.jsonl and the best-model choice). */
 export function scalarMetrics(result: MetricsResult): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(result)) if (typeof v === 'number') out[k] = v;
+  for (const [k, v] of Object.entries(publicMetrics(result))) if (typeof v === 'number') out[k] = v;
   return out;
+}
+
+/**
+ * A result as users read it (`eval --json`, metrics.jsonl): the one worst-q% key is `mIoUI{q}` (`mIoUI5`), so the
+ * reference's averages over the worst-q sweep q = 10, 20, …, 100 (`mIoUIQ`, `mAccCQ`, …) are renamed
+ * `mIoUIWorstAvg`, `mAccCWorstAvg`, ….
+ */
+export function publicMetrics(result: MetricsResult): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(result).map(([k, v]) => [/^m(Acc|IoU|Dice)[IC]Q$/.test(k) ? `${k.slice(0, -1)}WorstAvg` : k, v]));
 }
 
 

@@ -1,7 +1,10 @@
 /**
  * The training objectives of method.md: hard labels (§3.3), soft labels from label smoothing / BLS (§4.3)
  * and knowledge distillation (§5.1). Each returns its total and its named, unweighted components, so the
- * engine can log every term. Names follow the reference (`ce_main`, `kl_aux`, `jml_teacher_main`, …).
+ * engine can log every term, under one name per term in every objective: `ce_main`/`ce_aux` (cross-entropy on
+ * labels), `kl_main`/`kl_aux` (KL to soft targets), `jml_main` (JML on the labels, hard or smoothed),
+ * `jml_teacher_main` (JML on the teacher's soft labels), and the weighted sums `ce_kl_part` (every CE and KL
+ * term, weighted by ceWeight) and `jml_part` (every JML term, weighted by jmlWeight).
  */
 import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../errors.js';
@@ -19,15 +22,15 @@ export interface HeadOutputs {
 // A type alias (not an interface) so that it is a TensorContainer that tf.tidy can return.
 export type ObjectiveResult = {
   total: tf.Scalar;
-  /** Unweighted components plus the weighted `ce_part` / `jdt_part` sums. */
+  /** Unweighted components plus the weighted `ce_kl_part` / `jml_part` sums. */
   parts: Record<string, tf.Scalar>;
 };
 
 export interface LossWeights {
-  /** Weight of the CE/KL terms (reference 0.25). */
+  /** Weight of the CE/KL terms (reference 0.25; `--ce-weight`). */
   ceWeight?: number;
-  /** Weight of the JDT terms (reference 0.75). */
-  jdtWeight?: number;
+  /** Weight of the JML terms (reference 0.75; `--jml-weight`). */
+  jmlWeight?: number;
   /** Weight of the main head in CE/KL terms (reference 0.5). */
   mainWeight?: number;
   /** Weight of the auxiliary head in CE/KL terms (reference 0.5); unused without an aux head. */
@@ -36,7 +39,7 @@ export interface LossWeights {
   jdt?: JdtLossOptions;
 }
 
-const WEIGHT_DEFAULTS = { ceWeight: 0.25, jdtWeight: 0.75, mainWeight: 0.5, auxWeight: 0.5 };
+const WEIGHT_DEFAULTS = { ceWeight: 0.25, jmlWeight: 0.75, mainWeight: 0.5, auxWeight: 0.5 };
 
 function resolveWeights<T extends object>(options: T, extra: Record<string, number> = {}): Required<Omit<LossWeights, 'jdt'>> & Record<string, number> {
   const w: Record<string, number> = { ...WEIGHT_DEFAULTS, ...extra };
@@ -55,8 +58,8 @@ function weightedSum(terms: [number, tf.Scalar | undefined][]): tf.Scalar {
 }
 
 /**
- * Hard-label objective: ceWeight·(main·CE(z) + aux·CE(z_aux)) + jdtWeight·JDT(z, y).
- * Components: ce_main, ce_aux (with an aux head), jdt_main.
+ * Hard-label objective: ceWeight·(main·CE(z) + aux·CE(z_aux)) + jmlWeight·JDT(z, y).
+ * Components: ce_main, ce_aux (with an aux head), jml_main.
  */
 export function hardLabelObjective(outputs: HeadOutputs, label: tf.Tensor, options: LossWeights = {}): ObjectiveResult {
   const w = resolveWeights(options);
@@ -65,22 +68,22 @@ export function hardLabelObjective(outputs: HeadOutputs, label: tf.Tensor, optio
   return tf.tidy(() => {
     const parts: Record<string, tf.Scalar> = {};
     // One log-softmax of the main head (and its probabilities, fused on wasm) for both its CE and JDT terms.
-    const shared = w.ceWeight > 0 && w.jdtWeight > 0 ? logSoftmaxWithProbs(outputs.main) : undefined;
+    const shared = w.ceWeight > 0 && w.jmlWeight > 0 ? logSoftmaxWithProbs(outputs.main) : undefined;
     const logProbs = shared?.logp;
     if (w.ceWeight > 0) {
       parts.ce_main = crossEntropy(outputs.main, label, { ignoreIndex, logProbs });
       if (outputs.aux) parts.ce_aux = crossEntropy(outputs.aux, label, { ignoreIndex });
     }
-    if (w.jdtWeight > 0) parts.jdt_main = jdtLoss(outputs.main, label, jdt, undefined, logProbs, shared?.prob);
-    parts.ce_part = tf.mul(w.ceWeight, weightedSum([[w.mainWeight, parts.ce_main], [w.auxWeight, parts.ce_aux]]));
-    parts.jdt_part = tf.mul(w.jdtWeight, parts.jdt_main ?? tf.scalar(0));
-    return { total: tf.add(parts.ce_part, parts.jdt_part) as tf.Scalar, parts };
+    if (w.jmlWeight > 0) parts.jml_main = jdtLoss(outputs.main, label, jdt, undefined, logProbs, shared?.prob);
+    parts.ce_kl_part = tf.mul(w.ceWeight, weightedSum([[w.mainWeight, parts.ce_main], [w.auxWeight, parts.ce_aux]]));
+    parts.jml_part = tf.mul(w.jmlWeight, parts.jml_main ?? tf.scalar(0));
+    return { total: tf.add(parts.ce_kl_part, parts.jml_part) as tf.Scalar, parts };
   });
 }
 
 /**
- * Soft-label objective on kept pixels: ceWeight·(main·KL(z, Y; K) + aux·KL(z_aux, Y; K)) + jdtWeight·JDT(z, Y; K).
- * Components: kl_main, kl_aux, jdt_main. The JDT term uses the soft active-class mode.
+ * Soft-label objective on kept pixels: ceWeight·(main·KL(z, Y; K) + aux·KL(z_aux, Y; K)) + jmlWeight·JDT(z, Y; K).
+ * Components: kl_main, kl_aux, jml_main. The JDT term uses the soft active-class mode.
  */
 export function softLabelObjective(outputs: HeadOutputs, softLabel: tf.Tensor, keepMask: tf.Tensor | null, options: LossWeights = {}): ObjectiveResult {
   const w = resolveWeights(options);
@@ -90,10 +93,10 @@ export function softLabelObjective(outputs: HeadOutputs, softLabel: tf.Tensor, k
       parts.kl_main = klDivergence(outputs.main, softLabel, { keepMask });
       if (outputs.aux) parts.kl_aux = klDivergence(outputs.aux, softLabel, { keepMask });
     }
-    if (w.jdtWeight > 0) parts.jdt_main = jdtLoss(outputs.main, softLabel, options.jdt ?? {}, keepMask);
-    parts.ce_part = tf.mul(w.ceWeight, weightedSum([[w.mainWeight, parts.kl_main], [w.auxWeight, parts.kl_aux]]));
-    parts.jdt_part = tf.mul(w.jdtWeight, parts.jdt_main ?? tf.scalar(0));
-    return { total: tf.add(parts.ce_part, parts.jdt_part) as tf.Scalar, parts };
+    if (w.jmlWeight > 0) parts.jml_main = jdtLoss(outputs.main, softLabel, options.jdt ?? {}, keepMask);
+    parts.ce_kl_part = tf.mul(w.ceWeight, weightedSum([[w.mainWeight, parts.kl_main], [w.auxWeight, parts.kl_aux]]));
+    parts.jml_part = tf.mul(w.jmlWeight, parts.jml_main ?? tf.scalar(0));
+    return { total: tf.add(parts.ce_kl_part, parts.jml_part) as tf.Scalar, parts };
   });
 }
 
@@ -153,7 +156,7 @@ export interface KdTargets {
  * JML-KD (method.md §5.1):
  *   ce·lab·(main·CE(z,y) + aux·CE(z_aux,y)) + jdt·lab·JDT(z, y)
  * + ce·tea·(main·KL_T(z,p_t;K) + aux·KL_T(z_aux,p_t_aux;K)) + jdt·tea·JDT(z, p_t; K)
- * Components: ce_main, ce_aux, jml_gt_main, kl_main, kl_aux, jml_teacher_main.
+ * Components: ce_main, ce_aux, jml_main, kl_main, kl_aux, jml_teacher_main.
  */
 export function kdObjective(outputs: HeadOutputs, targets: KdTargets, options: KdObjectiveOptions = {}): ObjectiveResult {
   const w = resolveWeights({ ...options, temperature: undefined }, { labelWeight: 0.5, teacherWeight: 0.5 });
@@ -170,7 +173,7 @@ export function kdObjective(outputs: HeadOutputs, targets: KdTargets, options: K
         parts.ce_main = crossEntropy(outputs.main, label, { ignoreIndex });
         if (outputs.aux) parts.ce_aux = crossEntropy(outputs.aux, label, { ignoreIndex });
       }
-      if (w.jdtWeight > 0) parts.jml_gt_main = jdtLoss(outputs.main, label, jdt);
+      if (w.jmlWeight > 0) parts.jml_main = jdtLoss(outputs.main, label, jdt);
     }
     let keep: tf.Tensor | null = targets.keepMask ? tf.cast(targets.keepMask, 'float32') : null;
     if (targets.teacherKeep) keep = tf.cast(targets.teacherKeep, 'float32');
@@ -184,21 +187,21 @@ export function kdObjective(outputs: HeadOutputs, targets: KdTargets, options: K
         parts.kl_main = klDivergence(outputs.main, targets.teacherProb, { keepMask: keep, temperature });
         if (outputs.aux) parts.kl_aux = klDivergence(outputs.aux, targets.teacherAuxProb ?? targets.teacherProb, { keepMask: keep, temperature });
       }
-      if (w.jdtWeight > 0 && terms !== 'kl') {
+      if (w.jmlWeight > 0 && terms !== 'kl') {
         const student = options.studentTemperatureInJml && temperature !== 1 ? tf.div(outputs.main, temperature) : outputs.main;
         parts.jml_teacher_main = jdtLoss(student, targets.teacherProb, teacherJdt, keep);
       }
     }
-    parts.ce_part = weightedSum([
+    parts.ce_kl_part = weightedSum([
       [w.ceWeight * w.labelWeight * w.mainWeight, parts.ce_main],
       [w.ceWeight * w.labelWeight * w.auxWeight, parts.ce_aux],
       [w.ceWeight * w.teacherWeight * w.mainWeight, parts.kl_main],
       [w.ceWeight * w.teacherWeight * w.auxWeight, parts.kl_aux],
     ]);
-    parts.jdt_part = weightedSum([
-      [w.jdtWeight * w.labelWeight, parts.jml_gt_main],
-      [w.jdtWeight * w.teacherWeight, parts.jml_teacher_main],
+    parts.jml_part = weightedSum([
+      [w.jmlWeight * w.labelWeight, parts.jml_main],
+      [w.jmlWeight * w.teacherWeight, parts.jml_teacher_main],
     ]);
-    return { total: tf.add(parts.ce_part, parts.jdt_part) as tf.Scalar, parts };
+    return { total: tf.add(parts.ce_kl_part, parts.jml_part) as tf.Scalar, parts };
   });
 }

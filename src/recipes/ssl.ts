@@ -154,7 +154,7 @@ export function unlabeledLoss(
       r = hardLabelObjective(outputs, label, w);
       parts.u_ce = r.parts.ce_main ?? zero();
       if (outputs.aux) parts.u_ce_aux = r.parts.ce_aux ?? zero();
-      parts.u_jml = r.parts.jdt_main ?? zero();
+      parts.u_jml = r.parts.jml_main ?? zero();
     }
     parts.u_loss = r.total;
     return { total: r.total, parts };

@@ -72,11 +72,11 @@ export const TRAIN_DEFAULTS: TrainConfig = defaultsOf(TRAIN_OPTIONS);
 
 /** Loss weights and JML options for a config; a model without an aux head puts the aux weight on its main head. */
 export function lossWeights(c: Pick<TrainConfig, 'loss' | 'ceWeight' | 'jmlWeight' | 'jmlReduction' | 'activeClasses' | 'aux'>, ignoreIndex: number): LossWeights {
-  const [ceWeight, jdtWeight] = c.loss === 'ce' ? [1, 0] : c.loss === 'jml' ? [0, 1] : [c.ceWeight, c.jmlWeight];
+  const [ceWeight, jmlWeight] = c.loss === 'ce' ? [1, 0] : c.loss === 'jml' ? [0, 1] : [c.ceWeight, c.jmlWeight];
   const mode: ActiveClassesMode = c.activeClasses === 'all' ? 'ALL' : 'PRESENT';
   const reduction = c.jmlReduction === 'image-class' ? { weightPerBatch: 0, weightPerImage: 0.5, weightPerClass: 0.5 } : { weightPerBatch: 1, weightPerImage: 0, weightPerClass: 0 };
   return {
-    ceWeight, jdtWeight,
+    ceWeight, jmlWeight,
     mainWeight: c.aux ? 0.5 : 1, auxWeight: c.aux ? 0.5 : 0,
     jdt: { smooth: 1, ignoreIndex, activeClassesHard: mode, activeClassesSoft: mode === 'PRESENT' ? 'PRESENT' : 'ALL', ...reduction },
   };

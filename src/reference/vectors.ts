@@ -253,8 +253,8 @@ async function evalObjective(
   try {
     const result = objective({ main, aux: useAux ? auxInput : null });
     await put(out, 'loss', result.total);
-    await put(out, 'loss_ce_part', result.parts.ce_part!);
-    await put(out, 'loss_jdt_part', result.parts.jdt_part!);
+    await put(out, 'loss_ce_part', result.parts.ce_kl_part!);
+    await put(out, 'loss_jdt_part', result.parts.jml_part!);
     for (const [fileKey, ourKey] of Object.entries(componentKeys)) {
       const t = result.parts[ourKey];
       if (t) await put(out, `components.${fileKey}`, t);
@@ -280,14 +280,14 @@ async function evalObjective(
 }
 
 function weightOptions(o: Record<string, any>) {
-  return { ceWeight: o.ce_weight, jdtWeight: o.jdt_weight, mainWeight: o.main_weight, auxWeight: o.aux_weight, jdt: jdtOptions(o) };
+  return { ceWeight: o.ce_weight, jmlWeight: o.jdt_weight, mainWeight: o.main_weight, auxWeight: o.aux_weight, jdt: jdtOptions(o) };
 }
 
 async function evalTrainHard(c: VectorCase, out: Computed): Promise<void> {
   const label = tf.tensor(need(c, 'label').data, need(c, 'label').shape, 'int32');
   const opts = weightOptions(c.options);
   try {
-    await evalObjective(c, out, (heads) => hardLabelObjective(heads, label, opts), { ce_main: 'ce_main', ce_aux: 'ce_aux', jdt_main: 'jdt_main' }, [need(c, 'label')]);
+    await evalObjective(c, out, (heads) => hardLabelObjective(heads, label, opts), { ce_main: 'ce_main', ce_aux: 'ce_aux', jdt_main: 'jml_main' }, [need(c, 'label')]);
     if (c.options.use_aux === false && isTensor(c.inputs.aux_logits)) {
       // The file reports the (unused) aux CE as well.
       const aux = nhwc(c.inputs.aux_logits);
@@ -310,7 +310,7 @@ async function evalTrainLs(c: VectorCase, out: Computed): Promise<void> {
     out.set('soft_label', softData);
     const softV: VectorTensor = { shape: [lv.shape[0]!, c.options.num_classes, lv.shape[1]!, lv.shape[2]!], dtype: 'float', data: Array.from(softData) };
     tf.dispose([softLabel, boundary]);
-    await evalObjective(c, out, (heads) => smoothedLabelObjective(heads, label, opts), { kl_main: 'kl_main', kl_aux: 'kl_aux', jdt_main: 'jdt_main' }, [softV]);
+    await evalObjective(c, out, (heads) => smoothedLabelObjective(heads, label, opts), { kl_main: 'kl_main', kl_aux: 'kl_aux', jdt_main: 'jml_main' }, [softV]);
   } finally {
     label.dispose();
   }
@@ -332,7 +332,7 @@ async function evalKd(c: VectorCase, out: Computed): Promise<void> {
     const ptData = await nchwData(pt);
     out.set('teacher_prob', ptData);
     const ptV: VectorTensor = { shape: need(c, 'teacher_logits').shape, dtype: 'float', data: Array.from(ptData) };
-    const keys = { ce_main: 'ce_main', ce_aux: 'ce_aux', kl_main: 'kl_main', kl_aux: 'kl_aux', jml_gt_main: 'jml_gt_main', jml_teacher_main: 'jml_teacher_main' };
+    const keys = { ce_main: 'ce_main', ce_aux: 'ce_aux', kl_main: 'kl_main', kl_aux: 'kl_aux', jml_gt_main: 'jml_main', jml_teacher_main: 'jml_teacher_main' };
     await evalObjective(c, out, (heads) => kdObjective(heads, targets, opts), keys, [lv, ptV]);
     // Components the objective does not use in this configuration, reported by the file all the same.
     const main = nhwc(need(c, 'logits'));

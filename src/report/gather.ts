@@ -56,7 +56,7 @@ export interface RunData {
   params: number | null;
   /** Last training step (metrics.jsonl, else softseg.json). */
   steps: number | null;
-  /** Train series by key: `loss` and its components (ce_main, jdt_main, …). */
+  /** Train series by key: `loss` and its components (ce_main, jml_main, …). */
   train: Record<string, Point[]>;
   lr: Point[];
   imagesPerSec: Point[];

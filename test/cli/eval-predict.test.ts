@@ -9,7 +9,7 @@ import { createModel } from '../../models/registry.js';
 import { saveRunModel } from '../../src/engine/trainer.js';
 import { decodeMask } from '../../src/data/decode.js';
 import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
-import { useBackend } from '../helpers/backend.js';
+import { repoRoot, useBackend } from '../helpers/backend.js';
 import { softseg } from '../helpers/cli.js';
 
 let root = '';
@@ -56,6 +56,13 @@ test('eval --pred: perfect predictions score 100; known confusions give the hand
   assert.ok(Math.abs(m.mIoUD - (iou[0]! + iou[1]! + iou[2]!) / 3) < 1e-4);
   assert.ok(Math.abs(m.Acc - (100 * 24) / 28) < 1e-4);
   assert.deepEqual(m.classNames, ['sky', 'road', 'car']);
+  // One worst-q% key per metric (q = 5 by default); the reference's averages over the q sweep have their own name.
+  assert.equal(typeof m.mIoUI5, 'number');
+  assert.equal(typeof m.mIoUIWorstAvg, 'number');
+  assert.deepEqual(Object.keys(m).filter((k) => /Q$/.test(k)), []);
+  // Every key is documented in the README (mAcc…/mDice… keys alongside their mIoU… name).
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  for (const k of Object.keys(m)) assert.ok(readme.includes(`\`${k.replace(/^m(Acc|Dice)(?=[DIC])/, 'mIoU')}\``), `eval --json key ${k} is not in the README`);
 
   const table = await softseg('eval', '--pred', join(root, 'pred'), '--data', join(root, 'data'));
   assert.match(table.stdout, /^2 car\s+70\.00/m);

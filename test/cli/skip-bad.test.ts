@@ -86,8 +86,8 @@ test('eval: a mask value out of range and an image without a mask are each named
   assert.equal(json.code, 0, json.stderr);
   const r = JSON.parse(json.stdout);
   assert.equal(r.numImages, 3, 'the three good items are scored');
-  assert.equal(r.skipped.count, 1);
-  assert.deepEqual(r.skipped.problems.map((p: { file: string }) => p.file).sort(), [orphan, badMask].sort());
+  assert.equal(r.badItems, 1);
+  assert.deepEqual(r.bad.map((p: { file: string }) => p.file).sort(), [orphan, badMask].sort());
 });
 
 test('label: a truncated image stops the run before the teacher runs; --skip-bad labels the rest and lists it', async () => {

@@ -60,7 +60,7 @@ test('ssl with a fixed teacher labels the unlabeled images into the cache and re
   assert.equal(meta.ssl.pseudo, 'soft');
   assert.equal(meta.ssl.cutmix, 0.5);
   const train = (await readFile(join(root, 'fixed', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l)).find((m) => m.type === 'train');
-  for (const k of ['ce_main', 'jdt_main', 'u_kl', 'u_jml', 'u_weight', 'u_dominant_share']) assert.ok(Number.isFinite(train[k]), k);
+  for (const k of ['ce_main', 'jml_main', 'u_kl', 'u_jml', 'u_weight', 'u_dominant_share']) assert.ok(Number.isFinite(train[k]), k);
 });
 
 test('ssl with a mean teacher from --init (hard pseudo-labels) writes the run and the teacher', async () => {

@@ -51,7 +51,7 @@ for (const name of listModels()) {
     for (let i = 0; i < 8; i++) {
       const r = await step.run(batch);
       losses.push(r.loss);
-      assert.deepEqual(Object.keys(r.parts).sort(), ['ce_aux', 'ce_main', 'ce_part', 'jdt_main', 'jdt_part']);
+      assert.deepEqual(Object.keys(r.parts).sort(), ['ce_aux', 'ce_kl_part', 'ce_main', 'jml_main', 'jml_part']);
       if (i === 2) [tensors, heap] = [tf.memory().numTensors, wasmHeapBytes()];
     }
     assert.ok(losses.at(-1)! < 0.8 * losses[0]!, `loss did not fall: ${losses.map((l) => l.toFixed(3)).join(' ')}`);

@@ -80,13 +80,13 @@ test('objectives report their named components and a total that is their weighte
   const main = randomLogits(), aux = randomLogits(), label = randomLabel();
   const teacher = tf.softmax(randomLogits());
   const r = kdObjective({ main, aux }, { label, teacherProb: teacher });
-  assert.deepEqual(Object.keys(r.parts).sort(), ['ce_aux', 'ce_main', 'ce_part', 'jdt_part', 'jml_gt_main', 'jml_teacher_main', 'kl_aux', 'kl_main']);
+  assert.deepEqual(Object.keys(r.parts).sort(), ['ce_aux', 'ce_kl_part', 'ce_main', 'jml_main', 'jml_part', 'jml_teacher_main', 'kl_aux', 'kl_main']);
   const v = (k: string) => r.parts[k]!.dataSync()[0]!;
-  const expected = 0.0625 * (v('ce_main') + v('ce_aux') + v('kl_main') + v('kl_aux')) + 0.375 * (v('jml_gt_main') + v('jml_teacher_main'));
+  const expected = 0.0625 * (v('ce_main') + v('ce_aux') + v('kl_main') + v('kl_aux')) + 0.375 * (v('jml_main') + v('jml_teacher_main'));
   assert.ok(Math.abs(r.total.dataSync()[0]! - expected) < 1e-5);
   // Unlabeled: only teacher terms.
   const u = kdObjective({ main }, { teacherProb: teacher });
-  assert.deepEqual(Object.keys(u.parts).sort(), ['ce_part', 'jdt_part', 'jml_teacher_main', 'kl_main']);
+  assert.deepEqual(Object.keys(u.parts).sort(), ['ce_kl_part', 'jml_part', 'jml_teacher_main', 'kl_main']);
   tf.dispose([main, aux, label, teacher, r.total, ...Object.values(r.parts), u.total, ...Object.values(u.parts)]);
 });
 

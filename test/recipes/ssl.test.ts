@@ -76,7 +76,7 @@ test('ssl objective = train\'s labeled objective + λ_u·(0.25·KL + 0.75·JML) 
   const keep = tf.tensor3d([0, 0, 1, 1], [2, 1, 2]);
   const q = zu.map(softmax);
   const base: SslConfig = { ...SSL_DEFAULTS, unlabeled: ['x'], unlabeledWarmup: 4 };
-  const labeled = hardLabelObjective({ main: tf.slice(logits, 0, 1) }, tf.slice(labels, 0, 1), { ceWeight: 0.25, jdtWeight: 0.75, mainWeight: 1, auxWeight: 0, jdt: { ignoreIndex: 255 } });
+  const labeled = hardLabelObjective({ main: tf.slice(logits, 0, 1) }, tf.slice(labels, 0, 1), { ceWeight: 0.25, jmlWeight: 0.75, mainWeight: 1, auxWeight: 0, jdt: { ignoreIndex: 255 } });
   const lTotal = await value(labeled.total);
 
   // Soft: KL over both pixels; JML on classes with teacher max > 0.01 (all three here: 0.97/0.6/0.1).

@@ -61,7 +61,7 @@ before(async () => {
   await writeFile(join(studentRun, 'config.json'), JSON.stringify({ data: join(root, 'shapes', 'train'), val, model: 'mobile-unet', width: 0.5 }));
   const lines = [];
   for (let step = 1; step <= 4; step++) {
-    lines.push({ type: 'train', step, loss: 1.5 - step * 0.1, ce_main: 1.2 - step * 0.1, jdt_main: 0.9, kd_teacher: 0.5 / step, lr: 1e-3, imagesPerSec: 20 + step });
+    lines.push({ type: 'train', step, loss: 1.5 - step * 0.1, ce_main: 1.2 - step * 0.1, jml_main: 0.9, kd_teacher: 0.5 / step, lr: 1e-3, imagesPerSec: 20 + step });
     if (step % 2 === 0) lines.push({ type: 'eval', step, mIoUD: 10 * step, mIoUI: 12 * step, ECED: 30 / step });
   }
   await writeFile(join(studentRun, 'metrics.jsonl'), lines.map((l) => JSON.stringify({ time: 't', ...l })).join('\n') + '\n{"truncated');

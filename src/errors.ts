@@ -47,8 +47,3 @@ export class BadFileError extends SoftsegError {
 export function usageError(message: string, options: { file?: string; hint?: string } = {}): SoftsegError {
   return new SoftsegError(message, { ...options, exitCode: 2 });
 }
-
-/** Throws a SoftsegError unless `condition` holds. */
-export function check(condition: unknown, message: string, options?: { file?: string; hint?: string }): asserts condition {
-  if (!condition) throw new SoftsegError(message, options);
-}

@@ -50,7 +50,10 @@ export abstract class SoftsegCommand extends Command {
       failOneLine(this, err.oneLine(), err.exitCode);
     }
     // oclif's flag parser (unknown flag, bad integer, a flag given twice, …): one line too, exit 2.
-    if (err.oclif?.exit === 2 && err.code !== 'EEXIT') failOneLine(this, `${err.message.replace(/\s*See more help with --help\s*$/, '')} (see --help)`, 2);
+    if (err.oclif?.exit === 2 && err.code !== 'EEXIT') {
+      const message = err.message.replace(/\s*See more help with --help\s*$/, '').replace(/^Parsing (--\S+)\s+/, '$1: ');
+      failOneLine(this, `${message} (see --help)`, 2);
+    }
     return super.catch(err);
   }
 }
@@ -62,20 +65,4 @@ export abstract class SoftsegCommand extends Command {
 export function failOneLine(command: Command, message: string, code: number): never {
   process.stderr.write(`Error: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
   return command.exit(code);
-}
-
-/**
- * A command whose work is planned but not in this version yet: it documents itself in --help and, when
- * run, says so plainly and exits with code 2 rather than pretending to work.
- */
-export function plannedCommand(summary: string, description: string, tracking: string): typeof Command {
-  return class extends Command {
-    static override summary = summary;
-    static override description = `${description}\n\nNot available yet in this version: ${tracking}.`;
-    static override strict = false;
-
-    async run(): Promise<void> {
-      failOneLine(this, `\`softseg ${this.id?.replaceAll(':', ' ')}\` is not available yet in this version (${tracking}).`, 2);
-    }
-  };
 }

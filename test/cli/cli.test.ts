@@ -1,8 +1,6 @@
 // The CLI as a user runs it: the compiled bin (npm test builds first).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { repoRoot } from '../helpers/backend.js';
 import { softseg } from '../helpers/cli.js';
 
 test('--help lists every topic', async () => {
@@ -12,29 +10,6 @@ test('--help lists every topic', async () => {
     assert.match(stdout, new RegExp(`^  ${topic}\\s`, 'm'), `topic ${topic} missing from --help`);
   }
   assert.doesNotMatch(stderr, /ModuleLoadError|Warning/);
-});
-
-test('a command not built yet says so and exits non-zero; built ones do not claim to be planned', async () => {
-  const { readdir, readFile } = await import('node:fs/promises');
-  const planned: string[][] = [];
-  for (const dir of ['commands', 'commands/cache']) {
-    for (const f of await readdir(join(repoRoot, dir))) {
-      if (!f.endsWith('.ts')) continue;
-      const text = await readFile(join(repoRoot, dir, f), 'utf8');
-      if (text.includes('plannedCommand(')) planned.push([...(dir === 'commands/cache' ? ['cache'] : []), f.replace(/\.ts$/, '')]);
-    }
-  }
-  for (const args of planned) {
-    const { code, stderr } = await softseg(...args);
-    assert.equal(code, 2, args.join(' '));
-    assert.match(stderr, /is not available yet in this version \(issue \d/);
-  }
-  // A built command's --help must not say it is unavailable.
-  for (const args of [['train'], ['label'], ['distill'], ['eval'], ['predict'], ['demo'], ['report'], ['cache', 'info']]) {
-    if (planned.some((p) => p.join(' ') === args.join(' '))) continue;
-    const { stdout } = await softseg(...args, '--help');
-    assert.doesNotMatch(stdout, /Not available yet/, args.join(' '));
-  }
 });
 
 test('info --json reports versions, the backend chosen and why, and optional packages', async () => {

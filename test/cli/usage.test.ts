@@ -83,6 +83,12 @@ test('config-file values are checked as flags are: an unknown loss is refused, n
   assert.match(list.stderr, /^Error: .*bad\.yaml: steps must be an integer ≥ 1, got \[1\]$/m);
 });
 
+test('a flag oclif itself checks (an integer flag of another command) is one line naming the flag, exit 2', async () => {
+  const r = await softseg('label', '--teacher', 't', '--images', 'i', '--cache', 'c', '--batch-size', '0');
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^Error: --batch-size: Expected an integer greater than or equal to 1 but received: 0 \(see --help\)$/m);
+});
+
 test('renamed flags and config keys: the old name still works for one release, with a one-line warning', async () => {
   const kd = (...extra: string[]) => ['distill', '--teacher', join(root, 'missing-teacher'), '--cache', join(root, 'c'), '--data', join(root, 'data'), '--out', join(root, 'kd-alias'), '--steps', '1', '--backend', 'wasm', ...extra];
   const flag = await softseg(...kd('--threshold', '0.5'));

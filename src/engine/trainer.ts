@@ -48,6 +48,27 @@ export type TrainingEvent =
   | { type: 'checkpoint'; step: number; path: string }
   | { type: 'done'; step: number; interrupted: boolean };
 
+/**
+ * A recipe's plug-in on the loop (a mean teacher, a collapse guard): it follows the run through these calls,
+ * never through a batch source's next()/close(). Every method is optional.
+ */
+export interface TrainingHook {
+  /** After each optimizer step; `step` is the loop's step count after it (before that step's checkpoint). */
+  afterStep?(step: number): void | Promise<void>;
+  /** With each logged window of steps: the loss terms averaged over it (as the `step` event carries them). */
+  onLog?(step: number, parts: Record<string, number>): void;
+  /** With each evaluation. */
+  onEval?(step: number, metrics: Record<string, number>): void;
+  /** Writes what the run needs to continue identically into a checkpoint's folder, before it is published. */
+  save?(dir: string, step: number): Promise<void>;
+  /** Reads it back on resume. */
+  restore?(dir: string, step: number): Promise<void>;
+  /** A reason to stop the run (checked after each step): the loop writes a checkpoint and ends as when interrupted. */
+  stopReason?(): string | null;
+  /** When the loop ends, however it ends (after the batch source is closed). */
+  end?(step: number): Promise<void>;
+}
+
 export interface TrainingOptions {
   runDir: string;
   model: SegModel;
@@ -74,11 +95,8 @@ export interface TrainingOptions {
   onEvent?: (event: TrainingEvent) => void;
   /** Abort (e.g. on SIGINT) → checkpoint at the end of the current step, then return. */
   signal?: AbortSignal;
-  /**
-   * State of a plug-in that a run needs to continue identically (e.g. a mean teacher): `save` writes it into
-   * each checkpoint's folder before the checkpoint is published, `restore` reads it back on resume.
-   */
-  checkpointExtra?: { save(dir: string, step: number): Promise<void>; restore(dir: string, step: number): Promise<void> };
+  /** The recipe's plug-ins, called in order. */
+  hooks?: TrainingHook[];
   /** Called after each checkpoint is published (e.g. to record the configuration that produced it). */
   afterCheckpoint?: (step: number, path: string) => Promise<void>;
 }
@@ -148,6 +166,7 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
   const checkpointEvery = o.checkpointEvery ?? Math.max(10, Math.floor(o.steps / 10));
   const logEvery = o.logEvery ?? 10;
   const metricsFile = join(o.runDir, 'metrics.jsonl');
+  const hooks = o.hooks ?? [];
 
   let state: LoopState = { step: 0, bestMetric: null, bestStep: null };
   let resumedFrom: string | null = null;
@@ -155,7 +174,7 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
     resumedFrom = await latestCheckpoint(o.runDir);
     if (resumedFrom) {
       state = await restoreCheckpoint(resumedFrom, o.model, optimizer);
-      await o.checkpointExtra?.restore(resumedFrom, state.step);
+      for (const h of hooks) await h.restore?.(resumedFrom, state.step);
       await dropRecordsAfter(metricsFile, state.step);
     }
   }
@@ -183,6 +202,7 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
     finalMetrics = metrics;
     await log({ type: 'eval', step: state.step, ...metrics });
     o.onEvent?.({ type: 'eval', step: state.step, metrics, best });
+    for (const h of hooks) h.onEval?.(state.step, metrics);
   };
 
   try {
@@ -203,6 +223,7 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
         disposeBatch(batch);
       }
       state.step++;
+      for (const h of hooks) await h.afterStep?.(state.step);
       lastLoss = result.loss;
       lossSum += result.loss;
       lossCount++;
@@ -220,6 +241,7 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
         };
         await log({ type: 'train', step: state.step, loss: event.loss, ...parts, lr, imagesPerSec: event.imagesPerSec, loaderWaitShare: event.loaderWaitShare });
         o.onEvent?.(event);
+        for (const h of hooks) h.onLog?.(state.step, parts);
         windowStart = now;
         windowImages = 0;
         windowWait = waited;
@@ -228,10 +250,10 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
         for (const k of Object.keys(partSums)) delete partSums[k];
       }
       if (o.evalEvery && state.step % o.evalEvery === 0 && state.step < o.steps) await evaluateNow();
-      const stop = o.signal?.aborted ?? false;
+      const stop = (o.signal?.aborted ?? false) || hooks.some((h) => (h.stopReason?.() ?? null) !== null);
       if (state.step % checkpointEvery === 0 || stop || state.step === o.steps) {
-        const extra = o.checkpointExtra;
-        const path = await saveCheckpoint(o.runDir, o.model, optimizer, state, extra && ((dir) => extra.save(dir, state.step)));
+        const saveHooks = hooks.some((h) => h.save) ? async (dir: string) => { for (const h of hooks) await h.save?.(dir, state.step); } : undefined;
+        const path = await saveCheckpoint(o.runDir, o.model, optimizer, state, saveHooks);
         await o.afterCheckpoint?.(state.step, path);
         o.onEvent?.({ type: 'checkpoint', step: state.step, path });
       }
@@ -254,6 +276,7 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
     throw e;
   } finally {
     await source.close();
+    for (const h of hooks) await h.end?.(state.step);
     optimizer.dispose();
   }
   o.onEvent?.({ type: 'done', step: state.step, interrupted });

@@ -14,8 +14,6 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createModel } from '../../models/registry.js';
-import { loadModel, saveModel } from '../../models/io.js';
 import type { SegModel, SegOutputs } from '../../models/base.js';
 import { AUGMENT_PRESETS } from '../augment/augment.js';
 import type { PhotometricOptions } from '../augment/photometric.js';
@@ -27,7 +25,8 @@ import { SoftsegError, usageError } from '../errors.js';
 import { openTrainedModel } from '../inference/model-dir.js';
 import { TeacherLabels } from '../labeling/teacher-labels.js';
 import { hardLabelObjective, kdObjective, type ObjectiveResult } from '../losses/objectives.js';
-import type { BatchSource, HostBatch, TrainingEvent } from '../engine/trainer.js';
+import type { BatchSource, HostBatch, TrainingHook } from '../engine/trainer.js';
+import { MeanTeacher } from '../engine/ema.js';
 import type { Objective, TensorBatch } from '../engine/step.js';
 import type { Random } from '../random.js';
 import type { Teacher } from '../teachers/index.js';
@@ -229,80 +228,6 @@ export function cutmix(maps: { data: Float32Array | Uint8Array; channels: number
 }
 
 /**
- * A mean teacher: a copy of the student whose weights — all of them, batch-norm moving statistics included —
- * follow θ_t ← m·θ_t + (1 − m)·θ_s. It predicts in inference mode and never gets gradients.
- */
-export class EmaTeacher {
-  readonly model: SegModel;
-
-  constructor(readonly student: SegModel, readonly momentum: number) {
-    if (!(momentum > 0 && momentum < 1)) throw new SoftsegError(`--ema momentum must be in (0, 1), got ${momentum}`);
-    this.model = createModel(student.name, { ...student.options, inputSize: student.options.inputSize ?? undefined });
-    const a = this.model.model.weights, b = student.model.weights;
-    if (a.length !== b.length || a.some((v, i) => v.shape.join() !== b[i]!.shape.join())) {
-      this.model.dispose();
-      throw new SoftsegError('internal: the mean teacher does not match the student');
-    }
-    this.copyFromStudent();
-  }
-
-  /** θ_t ← θ_s. */
-  copyFromStudent(): void {
-    this.model.model.setWeights(this.student.model.getWeights());
-  }
-
-  /** One EMA update from the student's current weights. */
-  update(): void {
-    const m = this.momentum;
-    const t = this.model.model.weights, s = this.student.model.weights;
-    for (let i = 0; i < t.length; i++) {
-      const next = tf.tidy(() => tf.add(tf.mul(t[i]!.read(), m), tf.mul(s[i]!.read(), 1 - m)));
-      t[i]!.write(next);
-      next.dispose();
-    }
-  }
-
-  /** Teacher probabilities softmax(t/T) [n, h, w, C] of NHWC images, on the host. */
-  async predict(images: Float32Array, n: number, size: [number, number], temperature: number): Promise<Float32Array> {
-    const probs = tf.tidy(() => {
-      const x = tf.tensor4d(images, [n, size[0], size[1], 3]);
-      const logits = this.model.apply(x, false).main;
-      return tf.softmax(temperature === 1 ? logits : tf.div(logits, temperature));
-    });
-    try {
-      return (await probs.data()) as Float32Array;
-    } finally {
-      probs.dispose();
-    }
-  }
-
-  async save(dir: string, step: number): Promise<void> {
-    await saveModel(this.model, dir);
-    await writeFile(join(dir, 'ema.json'), JSON.stringify({ step, momentum: this.momentum }));
-  }
-
-  /** Loads saved teacher weights when they belong to `step`; false otherwise. */
-  async load(dir: string, step: number): Promise<boolean> {
-    if (!existsSync(join(dir, 'ema.json'))) return false;
-    const state = JSON.parse(await readFile(join(dir, 'ema.json'), 'utf8')) as { step: number };
-    if (state.step !== step) return false;
-    const loaded = await loadModel(dir);
-    try {
-      const w = loaded.getWeights();
-      if (w.length !== this.model.model.weights.length) return false;
-      this.model.model.setWeights(w);
-      return true;
-    } finally {
-      loaded.dispose();
-    }
-  }
-
-  dispose(): void {
-    this.model.dispose();
-  }
-}
-
-/**
  * Watches a run for collapse: (a) one class taking more than `share` of the student's predicted unlabeled
  * pixels (the step events' `u_dominant_share`, once λ_u > 0), or (b) val mIoU more than 15 points below its
  * best. The first bad check warns; `patience` consecutive bad checks of one kind stop the run.
@@ -314,7 +239,7 @@ export interface CollapseGuardState {
   warned: boolean;
 }
 
-export class CollapseGuard {
+export class CollapseGuard implements TrainingHook {
   reason: string | null = null;
   private shareBad = 0;
   private evalBad = 0;
@@ -326,14 +251,14 @@ export class CollapseGuard {
    * with the student; a student trained from scratch against a fixed teacher passes through an "all
    * background" phase on background-heavy data, so with a fixed teacher only the val mIoU check applies.
    */
-  constructor(private readonly o: { share: number; patience: number; onWarning?: (w: string) => void; onStop: (reason: string) => void; drop?: number; shareCheck?: boolean }) {}
+  constructor(private readonly o: { share: number; patience: number; onWarning?: (w: string) => void; onStop?: (reason: string) => void; drop?: number; shareCheck?: boolean }) {}
 
   private bad(kind: 'share' | 'eval', message: string): void {
     const count = kind === 'share' ? ++this.shareBad : ++this.evalBad;
     if (count >= this.o.patience) {
       if (this.reason === null) {
         this.reason = `${message} for ${count} consecutive check(s)`;
-        this.o.onStop(this.reason);
+        this.o.onStop?.(this.reason);
       }
     } else if (!this.warned) {
       this.warned = true;
@@ -348,12 +273,30 @@ export class CollapseGuard {
     else this.shareBad = 0;
   }
 
+  /** As an engine hook: each logged window of steps is a check, each evaluation too, and a collapse stops the run. */
+  onLog(step: number, parts: Record<string, number>): void {
+    this.onStep(step, parts);
+  }
+
+  stopReason(): string | null {
+    return this.reason;
+  }
+
+  async save(dir: string): Promise<void> {
+    await writeFile(join(dir, 'collapse-guard.json'), JSON.stringify(this.state()));
+  }
+
+  async restore(dir: string): Promise<void> {
+    const file = join(dir, 'collapse-guard.json');
+    if (existsSync(file)) this.restoreState(JSON.parse(await readFile(file, 'utf8')) as CollapseGuardState);
+  }
+
   /** What a resumed run needs to continue the checks where they were (saved with each checkpoint). */
   state(): CollapseGuardState {
     return { shareBad: this.shareBad, evalBad: this.evalBad, best: this.best, warned: this.warned };
   }
 
-  restore(s: CollapseGuardState): void {
+  restoreState(s: CollapseGuardState): void {
     this.shareBad = s.shareBad;
     this.evalBad = s.evalBad;
     this.best = s.best;
@@ -430,15 +373,6 @@ export interface SslRun {
   misses: number;
 }
 
-interface MeanTeacherRun {
-  teacher: EmaTeacher;
-  /** The teacher was started (copied from the student at the end of the warm-up, or restored). */
-  started: boolean;
-  /** An update from the student's latest step is still to be applied. */
-  pending: boolean;
-  catchUp(): void;
-}
-
 /** Everything `softseg ssl` does, as a library call. */
 export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (path: string) => void }): Promise<SslRun> {
   checkSslConfig(config);
@@ -453,12 +387,8 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
 
   let teacher: Teacher | null = null;
   let labels: TeacherLabels | null = null;
-  /**
-   * The mean teacher lives with the run, not with a batch source: its update after a student step is applied
-   * lazily (before the next prediction — `pending`), or when a checkpoint is written, so every checkpoint
-   * holds the teacher that the next step will use, and a resumed run continues exactly as an uninterrupted one.
-   */
-  let mean: MeanTeacherRun | null = null;
+  /** The mean teacher (--ema) is an engine hook: updated after each step, saved with each checkpoint (engine/ema.ts). */
+  let mean: MeanTeacher | null = null;
   const threshold = effectiveThreshold(config);
   try {
     let teacherMeta: Record<string, unknown>;
@@ -475,7 +405,6 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
       teacherMeta = { kind: 'ema', momentum: config.ema, init: config.init ? resolve(config.init) : null, warmup: config.unlabeledWarmup, temperature: config.temperature };
     }
     const views = unlabeledViews(config);
-    const emaDir = join(config.out, 'ema-teacher');
     const [h, w] = [config.crop, config.crop];
     const plane = h * w;
 
@@ -489,16 +418,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
       if (fixed) options.softCache = fixed.loaderSource();
       else options.keepMask = true;
       const unl: Loader = createLoader(pool, options);
-      const ema = mean?.teacher ?? null;
       let step = startStep;
-      const startEma = async (s: number) => {
-        // The mean teacher starts as a copy of the student when the unlabeled loss starts (after the warm-up); a
-        // resumed run has it from its checkpoint (mean.started), or — a run written before checkpoints held it —
-        // from ema-teacher/ when that was saved at the same step.
-        if (s > config.unlabeledWarmup && startStep === s && (await ema!.load(emaDir, s))) return;
-        if (s > config.unlabeledWarmup) env.onWarning?.(`no mean-teacher state saved for step ${s}; restarting the teacher from the student`);
-        ema!.copyFromStudent();
-      };
       let waited = 0;
       return {
         next: async () => {
@@ -514,15 +434,10 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
           const keep = new Float32Array((nL + nU) * plane);
           const uKeep = u.keep!;
           let uProb: Float32Array;
-          if (ema && mean) {
-            mean.catchUp();
-            if (s >= config.unlabeledWarmup) {
-              if (!mean.started) await startEma(s);
-              mean.started = true;
-              uProb = await ema.predict(u.images, nU, [h, w], config.temperature);
-              for (let p = 0; p < uKeep.length; p++) if (!uKeep[p]) uProb.fill(0, p * C, (p + 1) * C);
-              mean.pending = true;
-            } else uProb = new Float32Array(nU * plane * C);
+          if (mean) {
+            const predicted = await mean.predict(s, u.images, nU, [h, w], config.temperature);
+            if (predicted) for (let p = 0; p < uKeep.length; p++) if (!uKeep[p]) predicted.fill(0, p * C, (p + 1) * C);
+            uProb = predicted ?? new Float32Array(nU * plane * C);
           } else uProb = u.teacherProb!;
           if (config.cutmix > 0) {
             cutmix([{ data: uImages, channels: 3 }, { data: uProb, channels: C }, { data: uKeep, channels: 1 }], nU, [h, w], config.cutmix, randomFor(config.seed, 0xc075, s));
@@ -536,70 +451,33 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
         },
         close: async () => {
           await Promise.all([lab.close(), unl.close()]);
-          // The run's last mean teacher, beside its model (checkpoints hold their own copies).
-          if (ema && mean) {
-            mean.catchUp();
-            if (mean.started) await ema.save(emaDir, step);
-          }
         },
         waitedMs: () => waited,
       };
     };
 
-    // Collapse guard on the step and eval events; it stops the run through the engine's abort signal.
-    const ctrl = new AbortController();
-    const forward = () => ctrl.abort();
-    if (env.signal?.aborted) ctrl.abort();
-    env.signal?.addEventListener('abort', forward, { once: true });
-    const guard = new CollapseGuard({ share: config.collapseShare, patience: config.collapsePatience, onWarning: env.onWarning, onStop: () => ctrl.abort(), shareCheck: config.ema !== undefined });
-    const onEvent = (e: TrainingEvent) => {
-      env.onEvent?.(e);
-      if (e.type === 'step') guard.onStep(e.step, e.parts);
-      else if (e.type === 'eval') guard.onEval(e.step, e.metrics);
-    };
+    // The collapse guard watches the step windows and evaluations, and stops the run through the engine.
+    const guard = new CollapseGuard({ share: config.collapseShare, patience: config.collapsePatience, onWarning: env.onWarning, shareCheck: config.ema !== undefined });
     const sslMeta = {
       pseudo: config.pseudo, confidenceThreshold: threshold, teacherClasses: config.teacherClasses, classThreshold: config.classThreshold,
       unlabeledWeight: config.unlabeledWeight, unlabeledWarmup: config.unlabeledWarmup, unlabeledRatio: config.unlabeledRatio,
       strongAug: config.strongAug, cutmix: config.cutmix, unlabeled: config.unlabeled.map((d) => resolve(d)),
     };
-    let launched: Awaited<ReturnType<typeof launchTraining>>;
-    try {
-      launched = await launchTraining({
-        config, ds, val, epochItems: ds.items.length * (config.batchSize / nL),
-        objective: sslObjective(config, ignoreIndex), makeSource,
-        env: { ...env, onEvent, signal: ctrl.signal },
-        extraMetadata: { recipe: 'ssl', teacher: teacherMeta, ssl: sslMeta },
-        prepareModel: async (model) => {
-          if (config.init) {
-            teacherMeta.init = await loadInit(config.init, model);
-          }
-          if (config.ema !== undefined) {
-            const teacher = new EmaTeacher(model, config.ema);
-            mean = {
-              teacher, started: false, pending: false,
-              catchUp() {
-                if (this.pending) teacher.update();
-                this.pending = false;
-              },
-            };
-          }
-        },
-        checkpointExtra: {
-          save: async (dir, step) => {
-            await writeFile(join(dir, 'collapse-guard.json'), JSON.stringify(guard.state()));
-            if (!mean) return;
-            mean.catchUp();
-            if (mean.started) await mean.teacher.save(join(dir, 'ema-teacher'), step);
-          },
-          restore: async (dir, step) => {
-            if (existsSync(join(dir, 'collapse-guard.json'))) guard.restore(JSON.parse(await readFile(join(dir, 'collapse-guard.json'), 'utf8')) as CollapseGuardState);
-            if (mean) mean.started = await mean.teacher.load(join(dir, 'ema-teacher'), step);
-          },
-        },
-      });
-    } finally {
-      env.signal?.removeEventListener('abort', forward);
-    }
+    const hooks: TrainingHook[] = [guard];
+    const launched = await launchTraining({
+      config, ds, val, epochItems: ds.items.length * (config.batchSize / nL),
+      objective: sslObjective(config, ignoreIndex), makeSource, env, hooks,
+      extraMetadata: { recipe: 'ssl', teacher: teacherMeta, ssl: sslMeta },
+      prepareModel: async (model) => {
+        if (config.init) {
+          teacherMeta.init = await loadInit(config.init, model);
+        }
+        if (config.ema !== undefined) {
+          mean = new MeanTeacher(model, config.ema, { warmup: config.unlabeledWarmup, finalDir: join(config.out, 'ema-teacher'), onWarning: env.onWarning });
+          hooks.push(mean);
+        }
+      },
+    });
     if (guard.reason !== null) {
       throw new SoftsegError(`ssl stopped at step ${launched.result.steps}: the student collapsed — ${guard.reason}; the last checkpoint is in ${join(config.out, 'checkpoints')}`, {
         hint: config.ema !== undefined
@@ -609,7 +487,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
     }
     return { config: { ...config, ...launched.config }, result: launched.result, teacher: teacherMeta, misses: labels?.misses ?? 0 };
   } finally {
-    (mean as MeanTeacherRun | null)?.teacher.dispose();
+    (mean as MeanTeacher | null)?.dispose();
     await teacher?.dispose();
   }
 }

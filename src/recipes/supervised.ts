@@ -182,8 +182,8 @@ export async function launchTraining(args: {
   extraMetadata?: Record<string, unknown>;
   /** Called with the freshly built model before training (e.g. to load initial weights); a resumed run then restores its checkpoint over them. */
   prepareModel?: (model: SegModel) => Promise<void> | void;
-  /** A plug-in's state saved in every checkpoint and restored on resume (see the engine's TrainingOptions). */
-  checkpointExtra?: TrainingOptions['checkpointExtra'];
+  /** The recipe's plug-ins on the loop (see the engine's TrainingHook). */
+  hooks?: TrainingOptions['hooks'];
   env: RecipeEnv;
 }): Promise<{ config: TrainConfig; result: TrainingResult }> {
   const { config, ds, val, env } = args;
@@ -230,7 +230,7 @@ export async function launchTraining(args: {
       checkpointEvery: config.checkpointEvery, evalEvery: val ? config.evalEvery ?? Math.max(1, Math.floor(steps / 5)) : undefined,
       evaluate: val ? async (m) => scalarMetrics(await evaluateDataset(m, val, { normalize: IMAGENET_NORMALIZATION })) : undefined,
       resume: config.resume, metadata, onEvent: env.onEvent, signal: env.signal,
-      checkpointExtra: args.checkpointExtra, afterCheckpoint,
+      hooks: args.hooks, afterCheckpoint,
     });
     return { config: effective, result };
   } finally {

@@ -12,10 +12,11 @@ import { initBackend, type BackendInfo } from '../../src/backends/select.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { saveRunModel } from '../../src/engine/trainer.js';
 import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
+import { EmaTeacher } from '../../src/engine/ema.js';
 import { SoftsegError } from '../../src/errors.js';
 import { Random } from '../../src/random.js';
 import {
-  CollapseGuard, EmaTeacher, SSL_DEFAULTS, cutmix, sslObjective, trainSsl, unlabeledWeightAt, type SslConfig,
+  CollapseGuard, SSL_DEFAULTS, cutmix, sslObjective, trainSsl, unlabeledWeightAt, type SslConfig,
 } from '../../src/recipes/ssl.js';
 import { hardLabelObjective } from '../../src/losses/objectives.js';
 import { referenceVectorsPath } from '../helpers/backend.js';
@@ -318,7 +319,7 @@ test('collapse guard: its state survives a checkpoint, so a resumed run stops wh
   const saved = JSON.parse(JSON.stringify(a.state()));
   assert.deepEqual(saved, { shareBad: 2, evalBad: 0, best: 60, warned: true });
   const b = make();
-  b.restore(saved);
+  b.restoreState(saved);
   b.onStep(40, { u_dominant_share: 0.99, u_weight: 1 });
   assert.equal(stops.length, 1, 'the third bad check in a row stops the resumed run');
   b.onEval(50, { mIoUD: 40 });

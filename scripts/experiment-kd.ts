@@ -21,7 +21,8 @@ import { openTeacher } from '../src/teachers/index.js';
 import { labelFolders } from '../src/labeling/label-folder.js';
 import { openTrainedModel } from '../src/inference/model-dir.js';
 import { evaluateDataset } from '../src/inference/evaluate.js';
-import { TRAIN_DEFAULTS, trainSupervised, type RecipeEnv, type TrainConfig } from '../src/recipes/supervised.js';
+import { TRAIN_DEFAULTS, trainSupervised, type TrainConfig } from '../src/recipes/supervised.js';
+import type { RecipeEnv } from '../src/recipes/run.js';
 import { DISTILL_DEFAULTS, trainDistill } from '../src/recipes/distill.js';
 import { SSL_DEFAULTS, trainSsl } from '../src/recipes/ssl.js';
 

@@ -59,7 +59,7 @@ function configFileError(e: unknown, file: Record<string, unknown>, flags: Recor
 export async function runTrainingCommand<R>(
   command: Command & { startBackend(flags: { backend?: string; threads?: number }): Promise<import('../backends/select.js').BackendInfo> },
   flags: { backend?: string; threads?: number },
-  recipe: (env: import('../recipes/supervised.js').RecipeEnv) => Promise<R>,
+  recipe: (env: import('../recipes/run.js').RecipeEnv) => Promise<R>,
 ): Promise<R> {
   const { TrainingProgress } = await import('./progress.js');
   const backend = await command.startBackend(flags);

@@ -1,22 +1,17 @@
 /**
- * Knowledge distillation (`softseg distill`, method.md §5): the student learns from ground truth (CE + JML)
+ * Knowledge distillation (`softseg distill`): the student learns from ground truth (CE + JML)
  * and from the teacher's soft labels (temperature KL + JML on the teacher's active classes), read from the
  * cache with the same augmentation as the image. Unlabeled folders add images that get only the teacher terms.
  */
-import { resolve } from 'node:path';
-import { openCache, type TeacherCache } from '../cache/store.js';
-import { teacherOptionsFromFlags } from '../teachers/preprocessing.js';
-import { openTeacherForCache } from '../labeling/cached-teacher.js';
 import type { Loader } from '../data/loader.js';
 import { usageError } from '../errors.js';
-import { TeacherLabels } from '../labeling/teacher-labels.js';
 import { kdObjective, type KdObjectiveOptions } from '../losses/objectives.js';
 import type { BatchSource, HostBatch } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
-import type { Teacher } from '../teachers/index.js';
-import { checkTrainCombinations, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, type RecipeEnv, type TrainConfig } from './supervised.js';
+import { checkTrainCombinations, lossWeights, type TrainConfig } from './supervised.js';
+import { concatBatches, launchTraining, loaderSource, openCachedTeacher, openRecipeData, openUnlabeledPool, skipDuringRun, type RecipeEnv } from './run.js';
 import { checkOptions, defaultsOf } from './options.js';
-import { DISTILL_OPTIONS, TEACHER_PREPROCESSING_OPTIONS } from './recipe-options.js';
+import { DISTILL_OPTIONS } from './recipe-options.js';
 
 export interface DistillConfig extends TrainConfig, TeacherPreprocessingConfig {
   teacher: string;
@@ -47,21 +42,6 @@ export interface TeacherPreprocessingConfig {
   outputs?: string;
 }
 
-type PreprocessingConfig = Partial<Record<keyof TeacherPreprocessingConfig, unknown>>;
-const TEACHER_PREPROCESSING_KEYS = Object.keys(TEACHER_PREPROCESSING_OPTIONS) as (keyof TeacherPreprocessingConfig)[];
-
-/**
- * Opens a recipe's teacher against its cache with the preprocessing the config gives (config files may hold
- * lists: mean: [0.5, 0.5, 0.5]); without any, the preprocessing recorded in the cache for this model is reused.
- */
-export async function openRecipeTeacher(path: string, cache: TeacherCache, c: PreprocessingConfig, numClasses: number, onNote?: (line: string) => void): Promise<Teacher> {
-  const given = Object.fromEntries(TEACHER_PREPROCESSING_KEYS.filter((k) => c[k] !== undefined && c[k] !== null).map((k) => [k, Array.isArray(c[k]) ? (c[k] as unknown[]).join(',') : String(c[k])]));
-  const options = await teacherOptionsFromFlags(given, numClasses);
-  const { teacher, note } = await openTeacherForCache(path, cache, options, Object.keys(given).length > 0);
-  if (note) onNote?.(note);
-  return teacher;
-}
-
 export const DISTILL_DEFAULTS: DistillConfig = defaultsOf(DISTILL_OPTIONS);
 
 /** The KD objective for a config; labeled and unlabeled images share one batch. */
@@ -77,26 +57,6 @@ export function distillObjective(c: DistillConfig, ignoreIndex: number): Objecti
     teacherTerms: c.kdLoss,
   };
   return (out, batch) => kdObjective(out, { label: batch.labels, teacherProb: batch.teacherProb!, teacherKeep: batch.keep }, options);
-}
-
-/** Joins a labeled and an unlabeled batch into one (unlabeled pixels carry the ignore label). */
-export function concatBatches(a: HostBatch, b: HostBatch, ignoreIndex: number): HostBatch {
-  const [h, w] = a.size;
-  const plane = h * w;
-  const C = a.classes!;
-  const images = new Float32Array((a.n + b.n) * plane * 3);
-  images.set(a.images);
-  images.set(b.images, a.images.length);
-  const masks = new Int32Array((a.n + b.n) * plane).fill(ignoreIndex);
-  if (a.masks) masks.set(a.masks);
-  if (b.masks) masks.set(b.masks, a.n * plane);
-  const teacherProb = new Float32Array((a.n + b.n) * plane * C);
-  teacherProb.set(a.teacherProb!);
-  teacherProb.set(b.teacherProb!, a.n * plane * C);
-  const keep = new Float32Array((a.n + b.n) * plane);
-  keep.set(a.keep!);
-  keep.set(b.keep!, a.n * plane);
-  return { images, masks, teacherProb, keep, classes: C, n: a.n + b.n, size: a.size };
 }
 
 /**
@@ -123,14 +83,8 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
   const { ds, val } = await openRecipeData(config, env);
   // Unlabeled folders merged into one item list, validated like the labeled set.
   const pool = await openUnlabeledPool(config.unlabeled, config, ds, env);
-  const cache = openCache(config.cache);
-  const teacher: Teacher = await openRecipeTeacher(config.teacher, cache, config, ds.numClasses, env.onWarning);
+  const { teacher, labels, describe } = await openCachedTeacher(config, ds.numClasses, env);
   try {
-    await cache.registerTeacher(teacher.fingerprint, teacher.describe);
-    const labels = new TeacherLabels(cache, teacher.fingerprint, config.noTeacher ? null : teacher, ds.numClasses, {
-      temperature: config.temperature, k: config.k, noTeacher: config.noTeacher, onMiss: env.onMiss,
-      onCorrupt: (e) => env.onWarning?.(`${e.message}; relabelling`),
-    });
     const softCache = labels.loaderSource();
     const nUnlabeled = pool ? Math.round(config.batchSize * config.unlabeledRatio) : 0;
     const nLabeled = config.batchSize - nUnlabeled;
@@ -153,7 +107,7 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
         waitedMs: () => Math.max(...loaders.map((l) => l.stats().waitMs)),
       };
     };
-    const teacherMeta = { fingerprint: teacher.fingerprint, ...teacher.describe, cache: resolve(config.cache), temperature: config.temperature, kdLoss: config.kdLoss };
+    const teacherMeta = { ...describe, kdLoss: config.kdLoss };
     const { config: saved, result } = await launchTraining({
       config, ds, val, epochItems: ds.items.length * (config.batchSize / nLabeled),
       objective: distillObjective(config, ds.ignoreIndex), makeSource, env,

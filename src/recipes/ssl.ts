@@ -17,27 +17,22 @@ import * as tf from '@tensorflow/tfjs';
 import type { SegModel, SegOutputs } from '../../models/base.js';
 import { AUGMENT_PRESETS } from '../augment/augment.js';
 import type { PhotometricOptions } from '../augment/photometric.js';
-import { openCache } from '../cache/store.js';
 import { defaultWorkerThreads } from '../worker-pool.js';
 import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
 import { randomFor } from '../data/seed.js';
 import { SoftsegError, usageError } from '../errors.js';
 import { openTrainedModel } from '../inference/model-dir.js';
-import { TeacherLabels } from '../labeling/teacher-labels.js';
 import { hardLabelObjective, kdObjective, type ObjectiveResult } from '../losses/objectives.js';
 import type { BatchSource, HostBatch, TrainingHook } from '../engine/trainer.js';
 import { MeanTeacher } from '../engine/ema.js';
 import type { Objective, TensorBatch } from '../engine/step.js';
 import type { Random } from '../random.js';
-import type { Teacher } from '../teachers/index.js';
-import { openRecipeTeacher, type TeacherPreprocessingConfig } from './distill.js';
+import type { TeacherPreprocessingConfig } from './distill.js';
 import { checkOptions, defaultsOf } from './options.js';
 import { SSL_OPTIONS } from './recipe-options.js';
 import { resolveAugmentation } from './augmentation.js';
-import {
-  checkTrainCombinations, launchTraining, lossWeights, loaderSource, openRecipeData, openUnlabeledPool, skipDuringRun, supervisedObjective,
-  type RecipeEnv, type TrainConfig,
-} from './supervised.js';
+import { checkTrainCombinations, lossWeights, supervisedObjective, type TrainConfig } from './supervised.js';
+import { concatBatches, launchTraining, loaderSource, openCachedTeacher, openRecipeData, openUnlabeledPool, skipDuringRun, type TeacherWithLabels, type RecipeEnv } from './run.js';
 
 /** The fixed teacher's preprocessing keys are {@link TeacherPreprocessingConfig}'s. */
 export interface SslConfig extends TrainConfig, TeacherPreprocessingConfig {
@@ -385,21 +380,15 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
   if (nU < 1 || nL < 1) throw usageError(`--unlabeled-ratio ${config.unlabeledRatio} with --batch-size ${config.batchSize} leaves ${nL} labeled and ${nU} unlabeled image(s) per batch; each needs at least one`);
   if (nU > pool.items.length) throw usageError(`${nU} unlabeled images per batch, but the unlabeled folders hold ${pool.items.length}`, { hint: 'lower --unlabeled-ratio or --batch-size' });
 
-  let teacher: Teacher | null = null;
-  let labels: TeacherLabels | null = null;
+  let fixed: TeacherWithLabels | null = null;
   /** The mean teacher (--ema) is an engine hook: updated after each step, saved with each checkpoint (engine/ema.ts). */
   let mean: MeanTeacher | null = null;
   const threshold = effectiveThreshold(config);
   try {
     let teacherMeta: Record<string, unknown>;
     if (config.teacher) {
-      const cache = openCache(config.cache!);
-      teacher = await openRecipeTeacher(config.teacher, cache, config, C, env.onWarning);
-      await cache.registerTeacher(teacher.fingerprint, teacher.describe);
-      labels = new TeacherLabels(cache, teacher.fingerprint, config.noTeacher ? null : teacher, C, {
-        temperature: config.temperature, k: config.k, noTeacher: config.noTeacher, onMiss: env.onMiss,
-        onCorrupt: (e) => env.onWarning?.(`${e.message}; relabelling`),
-      });
+      fixed = await openCachedTeacher({ ...config, teacher: config.teacher, cache: config.cache! }, C, env);
+      const teacher = fixed.teacher;
       teacherMeta = { ...teacher.describe, format: teacher.describe.kind, kind: 'fixed', fingerprint: teacher.fingerprint, cache: resolve(config.cache!), temperature: config.temperature };
     } else {
       teacherMeta = { kind: 'ema', momentum: config.ema, init: config.init ? resolve(config.init) : null, warmup: config.unlabeledWarmup, temperature: config.temperature };
@@ -414,8 +403,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
         batchSize: nU, crop: config.crop, seed: config.seed + 1, startStep, augment: views.augment, strongView: views.strongView, cacheImages: config.cacheImages,
         workers: defaultWorkerThreads(), skipBad: config.skipBad, onSkip: skipDuringRun(env),
       };
-      const fixed = labels;
-      if (fixed) options.softCache = fixed.loaderSource();
+      if (fixed) options.softCache = fixed.labels.loaderSource();
       else options.keepMask = true;
       const unl: Loader = createLoader(pool, options);
       let step = startStep;
@@ -426,12 +414,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
           const s = step++;
           const [l, u] = await Promise.all([lab.next(), unl.next()]);
           waited += performance.now() - t0;
-          const images = new Float32Array((nL + nU) * plane * 3);
-          images.set(l.images);
           const uImages = u.strongImages!;
-          const masks = new Int32Array((nL + nU) * plane).fill(ignoreIndex);
-          masks.set(l.masks!);
-          const keep = new Float32Array((nL + nU) * plane);
           const uKeep = u.keep!;
           let uProb: Float32Array;
           if (mean) {
@@ -442,12 +425,10 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
           if (config.cutmix > 0) {
             cutmix([{ data: uImages, channels: 3 }, { data: uProb, channels: C }, { data: uKeep, channels: 1 }], nU, [h, w], config.cutmix, randomFor(config.seed, 0xc075, s));
           }
-          images.set(uImages, nL * plane * 3);
-          for (let p = 0; p < uKeep.length; p++) keep[nL * plane + p] = uKeep[p]!;
-          const teacherProb = new Float32Array((nL + nU) * plane * C);
-          teacherProb.set(uProb, nL * plane * C);
-          const batch: HostBatch = { images, masks, teacherProb, keep, classes: C, n: nL + nU, size: [h, w] };
-          return batch;
+          // Labeled rows: ground truth, no pseudo-labels; unlabeled rows: the student's strong view and the teacher's targets.
+          const labeled: HostBatch = { images: l.images, masks: l.masks, n: nL, size: [h, w] };
+          const unlabeled: HostBatch = { images: uImages, teacherProb: uProb, keep: uKeep, classes: C, n: nU, size: [h, w] };
+          return concatBatches(labeled, unlabeled, ignoreIndex);
         },
         close: async () => {
           await Promise.all([lab.close(), unl.close()]);
@@ -485,9 +466,9 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
           : 'check the teacher (does it predict one class everywhere?), lower --unlabeled-weight, or raise --collapse-share if one class really covers almost every pixel',
       });
     }
-    return { config: { ...config, ...launched.config }, result: launched.result, teacher: teacherMeta, misses: labels?.misses ?? 0 };
+    return { config: { ...config, ...launched.config }, result: launched.result, teacher: teacherMeta, misses: fixed?.labels.misses ?? 0 };
   } finally {
     (mean as MeanTeacher | null)?.dispose();
-    await teacher?.dispose();
+    await (fixed as TeacherWithLabels | null)?.teacher.dispose();
   }
 }

@@ -24,7 +24,7 @@ import { openCache } from '../src/cache/store.js';
 import { decodeImage } from '../src/data/decode.js';
 import { SegOptimizer } from '../src/engine/optimizer.js';
 import { TrainStep } from '../src/engine/step.js';
-import { labelFolders } from '../src/labeling/label-folder.js';
+import { labelFolders } from '../src/labels/label-folder.js';
 import { DISTILL_DEFAULTS, distillObjective, trainDistill, type DistillConfig } from '../src/recipes/distill.js';
 import { openTeacher } from '../src/teachers/teacher.js';
 import { synthProbs, type SynthKind } from '../test/cache/synth.js';

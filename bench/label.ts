@@ -15,7 +15,7 @@ import { sharedEntryEncoder } from '../src/cache/encoder.js';
 import { DEFAULT_K } from '../src/cache/format.js';
 import { hashImageFile, openCache } from '../src/cache/store.js';
 import { decodeImage, type DecodedImage } from '../src/data/decode.js';
-import { defaultEncodeThreads, labelFolders } from '../src/labeling/label-folder.js';
+import { defaultEncodeThreads, labelFolders } from '../src/labels/label-folder.js';
 import { openTeacher, type Teacher } from '../src/teachers/teacher.js';
 import { fmt, list, table } from './common.js';
 import { runIfMain, loadFigure, loadText, makeShapes, makeTeacher, numOpt, onnxRuntimeAvailable, progress, tempWorkDir, verdict } from './fixtures.js';

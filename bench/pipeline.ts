@@ -13,7 +13,7 @@ import { initBackend, type BackendInfo, type BackendRequest } from '../src/backe
 import { openCache } from '../src/cache/store.js';
 import { generateShapesDataset } from '../src/data/synthetic.js';
 import type { TrainingEvent } from '../src/engine/trainer.js';
-import { labelFolders } from '../src/labeling/label-folder.js';
+import { labelFolders } from '../src/labels/label-folder.js';
 import { DISTILL_DEFAULTS, trainDistill } from '../src/recipes/distill.js';
 import { SSL_DEFAULTS, trainSsl } from '../src/recipes/ssl.js';
 import { TRAIN_DEFAULTS, trainSupervised, type TrainConfig } from '../src/recipes/supervised.js';

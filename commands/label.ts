@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { SoftsegCommand, backendFlags } from '../src/cli/base.js';
 import { teacherPreprocessingFlags } from '../src/cli/teacher-flags.js';
-import type { LabelResult } from '../src/labeling/label-folder.js';
+import type { LabelResult } from '../src/labels/label-folder.js';
 
 export default class Label extends SoftsegCommand {
   static override summary = 'Run a teacher over images and cache its soft labels or pseudo-labels.';
@@ -35,7 +35,7 @@ Teachers: a softseg run directory, a TensorFlow.js model.json folder (LayersMode
     const { flags } = await this.parse(Label);
     const { openTeacher } = await import('../src/teachers/index.js');
     const { openCache } = await import('../src/cache/store.js');
-    const { labelFolders, parseShard } = await import('../src/labeling/label-folder.js');
+    const { labelFolders, parseShard } = await import('../src/labels/label-folder.js');
     const { teacherOptionsFromFlags } = await import('../src/cli/teacher-flags.js');
     const { ProgressCounter } = await import('../src/cli/progress.js');
     const shard = flags.shard ? parseShard(flags.shard) : undefined;

@@ -18,7 +18,7 @@ import { generateShapesDataset } from '../src/data/synthetic.js';
 import { openDataset } from '../src/data/dataset.js';
 import { openCache } from '../src/cache/store.js';
 import { openTeacher } from '../src/teachers/index.js';
-import { labelFolders } from '../src/labeling/label-folder.js';
+import { labelFolders } from '../src/labels/label-folder.js';
 import { openTrainedModel } from '../src/inference/model-dir.js';
 import { evaluateDataset } from '../src/inference/evaluate.js';
 import { TRAIN_DEFAULTS, trainSupervised, type TrainConfig } from '../src/recipes/supervised.js';

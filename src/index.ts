@@ -14,7 +14,6 @@ export * from './recipes/index.js';
 export * from './cache/index.js';
 export { openTeacher, teacherFingerprint, parseTta, resolveTta, formatTta, NO_TTA, ONNXRUNTIME_INSTALL_HINT } from './teachers/index.js';
 export type { Teacher, TeacherImage, TeacherOptions, TeacherOutputs, TensorLayout, TtaOptions, ResolvedTta } from './teachers/index.js';
-export * from './labeling/index.js';
 export { checkCase, checkVectorFile, readVectorFile, DEFAULT_TOLERANCE, SUPPORTED_KINDS } from './reference/vectors.js';
 export type { CaseResult, Tolerance, VectorCase, VectorFile } from './reference/vectors.js';
 export { buildReport, gatherReport, renderReport } from './report/index.js';

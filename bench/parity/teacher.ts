@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../../src/backends/select.js';
 import { openCache } from '../../src/cache/store.js';
-import { TeacherLabels } from '../../src/labeling/teacher-labels.js';
+import { TeacherLabels } from '../../src/labels/teacher-labels.js';
 import { openTeacher } from '../../src/teachers/index.js';
 import { writeFileAtomic } from '../../src/data/fs-util.js';
 import { run } from '../common.js';

@@ -11,7 +11,7 @@ export default class CacheInfoCommand extends SoftsegCommand {
   async run(): Promise<CacheInfo> {
     const { args } = await this.parse(CacheInfoCommand);
     const { openCache } = await import('../../src/cache/store.js');
-    const { formatCacheInfo } = await import('../../src/cache/report.js');
+    const { formatCacheInfo } = await import('../../src/cli/cache-tables.js');
     const info = await openCache(args.cache).info();
     if (!this.jsonEnabled()) this.log(formatCacheInfo(info));
     return info;

@@ -20,7 +20,7 @@ export default class CachePrune extends SoftsegCommand {
     const { args, flags } = await this.parse(CachePrune);
     if (!flags['keep-teacher'] && !flags.images) this.error('give --keep-teacher and/or --images (what to keep)', { exit: 2 });
     const { openCache } = await import('../../src/cache/store.js');
-    const { formatBytes } = await import('../../src/cache/report.js');
+    const { formatBytes } = await import('../../src/cli/cache-tables.js');
     let keepImageHashes: Set<string> | undefined;
     if (flags.images) {
       const { hashImagesIn } = await import('../../src/cache/images.js');

@@ -4,3 +4,4 @@ export * from './normalize.js';
 export { applyPhotometric, gaussianBlur, type PhotometricOptions } from './photometric.js';
 export { warpSample, warpSoft, type WarpSpec, type WarpResult } from './geometric.js';
 export * from './augment.js';
+export * from './cutmix.js';

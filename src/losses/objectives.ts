@@ -205,3 +205,67 @@ export function kdObjective(outputs: HeadOutputs, targets: KdTargets, options: K
     return { total: tf.add(parts.ce_kl_part, parts.jml_part) as tf.Scalar, parts };
   });
 }
+
+/** Options of {@link unlabeledLoss}, the unlabeled term of semi-supervised training (`ssl`). */
+export interface UnlabeledLossOptions {
+  pseudo: 'soft' | 'hard';
+  /** Confidence mask max_c p_t ≥ τ (null: none). */
+  threshold: number | null;
+  temperature: number;
+  teacherClasses: 'present' | 'all';
+  classThreshold: number;
+  ignoreIndex: number;
+}
+
+/**
+ * The unlabeled loss L_u of a batch (unweighted), with components `u_kl`, `u_kl_aux`, `u_jml` (soft) or
+ * `u_ce`, `u_ce_aux`, `u_jml` (hard), `u_confident` (share of kept pixels that pass the threshold) and the
+ * collapse statistic `u_dominant_share`. `keep` [N,H,W] marks the pixels that get pseudo-labels (unlabeled
+ * images, inside the crop); labeled rows carry 0. `train` = false skips the loss (λ_u = 0) but keeps the keys.
+ */
+export function unlabeledLoss(
+  outputs: HeadOutputs,
+  teacherProb: tf.Tensor4D,
+  keep: tf.Tensor3D,
+  w: LossWeights,
+  o: UnlabeledLossOptions,
+  train = true,
+): ObjectiveResult {
+  return tf.tidy(() => {
+    const C = outputs.main.shape[3];
+    const keepF = tf.cast(keep, 'float32') as tf.Tensor3D;
+    const kept = tf.sum(keepF);
+    // Collapse statistic: the largest share of one class among the student's predictions on kept pixels.
+    const pred = tf.argMax(outputs.main, -1);
+    const counts = tf.sum(tf.mul(tf.oneHot(tf.reshape(pred, [-1]), C), tf.reshape(keepF, [-1, 1])), 0);
+    const parts: Record<string, tf.Scalar> = { u_dominant_share: tf.div(tf.max(counts), tf.maximum(kept, 1)) as tf.Scalar };
+    const confidence = tf.max(teacherProb, -1);
+    const keepU = o.threshold === null ? keepF : tf.mul(keepF, tf.cast(tf.greaterEqual(confidence, o.threshold), 'float32')) as tf.Tensor3D;
+    parts.u_confident = o.threshold === null ? tf.scalar(1) : tf.div(tf.sum(keepU), tf.maximum(kept, 1)) as tf.Scalar;
+    const zero = () => tf.scalar(0);
+    if (!train) {
+      for (const k of o.pseudo === 'soft' ? ['u_kl', 'u_jml'] : ['u_ce', 'u_jml']) parts[k] = zero();
+      if (outputs.aux) parts[o.pseudo === 'soft' ? 'u_kl_aux' : 'u_ce_aux'] = zero();
+      parts.u_loss = zero();
+      return { total: zero(), parts };
+    }
+    let r: ObjectiveResult;
+    if (o.pseudo === 'soft') {
+      r = kdObjective(outputs, { label: null, teacherProb, teacherKeep: keepU }, {
+        ...w, jdt: { ...w.jdt, threshold: o.classThreshold }, temperature: o.temperature, labelWeight: 0, teacherWeight: 1,
+        teacherClasses: o.teacherClasses === 'all' ? 'ALL' : 'PRESENT',
+      });
+      parts.u_kl = r.parts.kl_main ?? zero();
+      if (outputs.aux) parts.u_kl_aux = r.parts.kl_aux ?? zero();
+      parts.u_jml = r.parts.jml_teacher_main ?? zero();
+    } else {
+      const label = tf.where(tf.greater(keepU, 0), tf.cast(tf.argMax(teacherProb, -1), 'int32'), tf.fill(keepU.shape, o.ignoreIndex, 'int32')) as tf.Tensor3D;
+      r = hardLabelObjective(outputs, label, w);
+      parts.u_ce = r.parts.ce_main ?? zero();
+      if (outputs.aux) parts.u_ce_aux = r.parts.ce_aux ?? zero();
+      parts.u_jml = r.parts.jml_main ?? zero();
+    }
+    parts.u_loss = r.total;
+    return { total: r.total, parts };
+  });
+}

@@ -22,11 +22,11 @@ import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js
 import { randomFor } from '../data/seed.js';
 import { SoftsegError, usageError } from '../errors.js';
 import { openTrainedModel } from '../inference/model-dir.js';
-import { hardLabelObjective, kdObjective, type ObjectiveResult } from '../losses/objectives.js';
+import { unlabeledLoss, type UnlabeledLossOptions } from '../losses/objectives.js';
+import { cutmix } from '../augment/cutmix.js';
 import type { BatchSource, HostBatch, TrainingHook } from '../engine/trainer.js';
 import { MeanTeacher } from '../engine/ema.js';
 import type { Objective, TensorBatch } from '../engine/step.js';
-import type { Random } from '../random.js';
 import type { TeacherPreprocessingConfig } from './distill.js';
 import { checkOptions, defaultsOf } from './options.js';
 import { SSL_OPTIONS } from './recipe-options.js';
@@ -91,70 +91,6 @@ export function effectiveThreshold(c: Pick<SslConfig, 'pseudo' | 'confidenceThre
   return c.confidenceThreshold ?? (c.pseudo === 'hard' ? 0.95 : null);
 }
 
-export interface UnlabeledLossOptions {
-  pseudo: 'soft' | 'hard';
-  /** Confidence mask max_c p_t ≥ τ (null: none). */
-  threshold: number | null;
-  temperature: number;
-  teacherClasses: 'present' | 'all';
-  classThreshold: number;
-  ignoreIndex: number;
-}
-
-/**
- * The unlabeled loss L_u of a batch (unweighted), with components `u_kl`, `u_kl_aux`, `u_jml` (soft) or
- * `u_ce`, `u_ce_aux`, `u_jml` (hard), `u_confident` (share of kept pixels that pass the threshold) and the
- * collapse statistic `u_dominant_share`. `keep` [N,H,W] marks the pixels that get pseudo-labels (unlabeled
- * images, inside the crop); labeled rows carry 0. `train` = false skips the loss (λ_u = 0) but keeps the keys.
- */
-export function unlabeledLoss(
-  outputs: SegOutputs,
-  teacherProb: tf.Tensor4D,
-  keep: tf.Tensor3D,
-  c: Pick<TrainConfig, 'loss' | 'ceWeight' | 'jmlWeight' | 'jmlReduction' | 'activeClasses' | 'aux'>,
-  o: UnlabeledLossOptions,
-  train = true,
-): ObjectiveResult {
-  return tf.tidy(() => {
-    const C = outputs.main.shape[3];
-    const keepF = tf.cast(keep, 'float32') as tf.Tensor3D;
-    const kept = tf.sum(keepF);
-    // Collapse statistic: the largest share of one class among the student's predictions on kept pixels.
-    const pred = tf.argMax(outputs.main, -1);
-    const counts = tf.sum(tf.mul(tf.oneHot(tf.reshape(pred, [-1]), C), tf.reshape(keepF, [-1, 1])), 0);
-    const parts: Record<string, tf.Scalar> = { u_dominant_share: tf.div(tf.max(counts), tf.maximum(kept, 1)) as tf.Scalar };
-    const confidence = tf.max(teacherProb, -1);
-    const keepU = o.threshold === null ? keepF : tf.mul(keepF, tf.cast(tf.greaterEqual(confidence, o.threshold), 'float32')) as tf.Tensor3D;
-    parts.u_confident = o.threshold === null ? tf.scalar(1) : tf.div(tf.sum(keepU), tf.maximum(kept, 1)) as tf.Scalar;
-    const zero = () => tf.scalar(0);
-    if (!train) {
-      for (const k of o.pseudo === 'soft' ? ['u_kl', 'u_jml'] : ['u_ce', 'u_jml']) parts[k] = zero();
-      if (outputs.aux) parts[o.pseudo === 'soft' ? 'u_kl_aux' : 'u_ce_aux'] = zero();
-      parts.u_loss = zero();
-      return { total: zero(), parts };
-    }
-    const w = lossWeights(c, o.ignoreIndex);
-    let r: ObjectiveResult;
-    if (o.pseudo === 'soft') {
-      r = kdObjective(outputs, { label: null, teacherProb, teacherKeep: keepU }, {
-        ...w, jdt: { ...w.jdt, threshold: o.classThreshold }, temperature: o.temperature, labelWeight: 0, teacherWeight: 1,
-        teacherClasses: o.teacherClasses === 'all' ? 'ALL' : 'PRESENT',
-      });
-      parts.u_kl = r.parts.kl_main ?? zero();
-      if (outputs.aux) parts.u_kl_aux = r.parts.kl_aux ?? zero();
-      parts.u_jml = r.parts.jml_teacher_main ?? zero();
-    } else {
-      const label = tf.where(tf.greater(keepU, 0), tf.cast(tf.argMax(teacherProb, -1), 'int32'), tf.fill(keepU.shape, o.ignoreIndex, 'int32')) as tf.Tensor3D;
-      r = hardLabelObjective(outputs, label, w);
-      parts.u_ce = r.parts.ce_main ?? zero();
-      if (outputs.aux) parts.u_ce_aux = r.parts.ce_aux ?? zero();
-      parts.u_jml = r.parts.jml_main ?? zero();
-    }
-    parts.u_loss = r.total;
-    return { total: r.total, parts };
-  });
-}
-
 /**
  * The ssl objective: L = L_labeled + λ_u(step)·L_u on one batch. Labeled rows carry ground truth (unlabeled
  * rows the ignore label) for `train`'s objective; unlabeled rows carry the pseudo-labels in `teacherProb` and a
@@ -162,6 +98,7 @@ export function unlabeledLoss(
  */
 export function sslObjective(c: SslConfig, ignoreIndex: number): Objective {
   const labeled = supervisedObjective(c, ignoreIndex);
+  const weights = lossWeights(c, ignoreIndex);
   const o: UnlabeledLossOptions = {
     pseudo: c.pseudo, threshold: effectiveThreshold(c), temperature: c.temperature, teacherClasses: c.teacherClasses,
     classThreshold: c.classThreshold, ignoreIndex,
@@ -171,55 +108,11 @@ export function sslObjective(c: SslConfig, ignoreIndex: number): Objective {
     const lambda = unlabeledWeightAt(batch.step ?? 0, c.unlabeledWeight, c.unlabeledWarmup);
     return tf.tidy(() => {
       const l = labeled(out, batch);
-      const u = unlabeledLoss(out, batch.teacherProb!, batch.keep!, c, o, lambda > 0);
+      const u = unlabeledLoss(out, batch.teacherProb!, batch.keep!, weights, o, lambda > 0);
       const parts: Record<string, tf.Scalar> = { ...l.parts, ...u.parts, u_weight: tf.scalar(lambda) };
       return { total: tf.add(l.total, tf.mul(lambda, u.total)) as tf.Scalar, parts };
     });
   };
-}
-
-/** One CutMix paste: rows `row` got the box [y0, y1) × [x0, x1) from row `from`. */
-export interface CutmixBox {
-  row: number;
-  from: number;
-  y0: number;
-  y1: number;
-  x0: number;
-  x1: number;
-}
-
-/**
- * CutMix between the images of a batch, in place: with probability `p` per image, a random box (area ratio
- * 1 − λ, λ ~ U(0, 1), centre uniform, clipped to the image) from another image of the batch (as it was before
- * any paste) replaces the same box of this image — in every map given (the student's view, the soft
- * pseudo-labels, the keep mask), so image and targets stay aligned. Returns the boxes.
- */
-export function cutmix(maps: { data: Float32Array | Uint8Array; channels: number }[], n: number, size: [number, number], p: number, rng: Random): CutmixBox[] {
-  const [H, W] = size;
-  const boxes: CutmixBox[] = [];
-  if (n < 2 || p <= 0) return boxes;
-  for (let row = 0; row < n; row++) {
-    if (!(rng.next() < p)) continue;
-    const from = (row + 1 + rng.int(n - 1)) % n;
-    const r = Math.sqrt(1 - rng.next());
-    const bh = Math.round(H * r), bw = Math.round(W * r);
-    const cy = rng.int(H), cx = rng.int(W);
-    const y0 = Math.max(0, cy - Math.floor(bh / 2)), y1 = Math.min(H, cy + Math.ceil(bh / 2));
-    const x0 = Math.max(0, cx - Math.floor(bw / 2)), x1 = Math.min(W, cx + Math.ceil(bw / 2));
-    if (y1 > y0 && x1 > x0) boxes.push({ row, from, y0, y1, x0, x1 });
-  }
-  if (boxes.length === 0) return boxes;
-  for (const { data, channels } of maps) {
-    const source = data.slice();
-    const plane = H * W * channels;
-    for (const b of boxes) {
-      for (let y = b.y0; y < b.y1; y++) {
-        const start = (y * W + b.x0) * channels, end = (y * W + b.x1) * channels;
-        data.set(source.subarray(b.from * plane + start, b.from * plane + end), b.row * plane + start);
-      }
-    }
-  }
-  return boxes;
 }
 
 /**

@@ -13,10 +13,11 @@ import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { saveRunModel } from '../../src/engine/trainer.js';
 import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
 import { EmaTeacher } from '../../src/engine/ema.js';
+import { cutmix } from '../../src/augment/cutmix.js';
 import { SoftsegError } from '../../src/errors.js';
 import { Random } from '../../src/random.js';
 import {
-  CollapseGuard, SSL_DEFAULTS, cutmix, sslObjective, trainSsl, unlabeledWeightAt, type SslConfig,
+  CollapseGuard, SSL_DEFAULTS, sslObjective, trainSsl, unlabeledWeightAt, type SslConfig,
 } from '../../src/recipes/ssl.js';
 import { hardLabelObjective } from '../../src/losses/objectives.js';
 import { referenceVectorsPath } from '../helpers/backend.js';

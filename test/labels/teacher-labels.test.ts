@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { openCache } from '../../src/cache/store.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { openDataset } from '../../src/data/dataset.js';
-import { TeacherLabels } from '../../src/labeling/teacher-labels.js';
+import { TeacherLabels } from '../../src/labels/teacher-labels.js';
 import type { Teacher, TeacherImage } from '../../src/teachers/teacher.js';
 import { synthProbs } from '../cache/synth.js';
 

@@ -1,6 +1,6 @@
 // Plain-text summaries of the cache for the `softseg cache` commands.
-import { table } from '../cli/tables.js';
-import type { CacheInfo } from './store.js';
+import { table } from './tables.js';
+import type { CacheInfo } from '../cache/store.js';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { saveModel } from '../../models/io.js';
 import type { SegModel } from '../../models/base.js';
 import { writeFileAtomic } from '../data/fs-util.js';
+import { writeSoftsegJson, type SoftsegJson } from '../inference/softseg-json.js';
 import { SoftsegError } from '../errors.js';
 import { latestCheckpoint, restoreCheckpoint, saveCheckpoint, type LoopState } from './checkpoint.js';
 import { SegOptimizer, type OptimizerConfig } from './optimizer.js';
@@ -91,7 +92,7 @@ export interface TrainingOptions {
   /** Continue from the latest checkpoint of runDir when there is one. */
   resume?: boolean;
   /** Written into softseg.json beside every saved model (architecture, classes, normalisation, config, …). */
-  metadata: Record<string, unknown>;
+  metadata: SoftsegJson;
   onEvent?: (event: TrainingEvent) => void;
   /** Abort (e.g. on SIGINT) → checkpoint at the end of the current step, then return. */
   signal?: AbortSignal;
@@ -152,9 +153,9 @@ function toTensors(b: HostBatch): TensorBatch {
 }
 
 /** Saves a model with its softseg.json metadata into `dir` (model.json + weights.bin + softseg.json). */
-export async function saveRunModel(model: SegModel, dir: string, metadata: Record<string, unknown>): Promise<void> {
+export async function saveRunModel(model: SegModel, dir: string, metadata: SoftsegJson): Promise<void> {
   await saveModel(model, dir);
-  await writeFileAtomic(join(dir, 'softseg.json'), JSON.stringify(metadata, null, 2));
+  await writeSoftsegJson(dir, metadata);
 }
 
 export async function train(o: TrainingOptions): Promise<TrainingResult> {

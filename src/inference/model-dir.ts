@@ -3,15 +3,15 @@
  * model directory holding model.json + softseg.json.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadSegModel } from '../../models/io.js';
 import type { SegModel } from '../../models/base.js';
 import { IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
 import { SoftsegError } from '../errors.js';
+import { readSoftsegJson, type SoftsegJson } from './softseg-json.js';
 
-/** What softseg.json records about a trained model (the fields inference needs; more are kept). */
-export interface ModelMetadata {
+/** What softseg.json records about a trained model, with the fields inference needs filled in (more are kept). */
+export interface ModelMetadata extends SoftsegJson {
   architecture: string;
   numClasses: number;
   classes: string[];
@@ -19,7 +19,6 @@ export interface ModelMetadata {
   palette: [number, number, number][] | null;
   inputSize: [number, number];
   normalization: Normalization;
-  [key: string]: unknown;
 }
 
 export interface TrainedModel {
@@ -40,11 +39,13 @@ export function modelDirectory(path: string, which: 'model' | 'best' = 'model'):
 export async function openTrainedModel(path: string, which: 'model' | 'best' = 'model'): Promise<TrainedModel> {
   const dir = modelDirectory(path, which);
   const model = await loadSegModel(dir);
-  let meta: Partial<ModelMetadata> = {};
+  let meta: SoftsegJson;
   try {
-    meta = JSON.parse(await readFile(join(dir, 'softseg.json'), 'utf8')) as ModelMetadata;
-  } catch {
-    // A bare zoo model without softseg.json: fall back to what the model itself says.
+    // A bare zoo model without softseg.json: what the model itself says.
+    meta = (await readSoftsegJson(dir)) ?? {};
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
   const numClasses = meta.numClasses ?? model.options.numClasses;
   if (numClasses !== model.options.numClasses) {

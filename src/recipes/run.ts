@@ -17,6 +17,7 @@ import { checkedDataset, problemLines, type SkippedFiles } from '../data/validat
 import { writeFileAtomic } from '../data/fs-util.js';
 import { SoftsegError, usageError } from '../errors.js';
 import { evaluateDataset, scalarMetrics } from '../inference/evaluate.js';
+import type { SoftsegJson } from '../inference/softseg-json.js';
 import { train, type BatchSource, type HostBatch, type TrainingEvent, type TrainingOptions, type TrainingResult } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import type { BackendInfo } from '../backends/select.js';
@@ -121,7 +122,7 @@ export async function launchTraining(args: {
       await writeFileAtomic(join(config.out, 'config.json'), JSON.stringify(effective, null, 2));
       configWritten = true;
     };
-    const metadata = {
+    const metadata: SoftsegJson = {
       format: 'softseg-model',
       formatVersion: 1,
       architecture: config.model,
@@ -130,7 +131,7 @@ export async function launchTraining(args: {
       numClasses: ds.numClasses,
       ignoreIndex: ds.ignoreIndex,
       palette: ds.palette ?? null,
-      inputSize: [config.crop, config.crop],
+      inputSize: [config.crop, config.crop] as [number, number],
       sizeMultiple: model.sizeMultiple,
       normalization: IMAGENET_NORMALIZATION,
       training: effective,

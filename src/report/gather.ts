@@ -16,6 +16,7 @@ import { SoftsegError } from '../errors.js';
 import { evaluateDataset } from '../inference/evaluate.js';
 import { modelDirectory, openTrainedModel, type TrainedModel } from '../inference/model-dir.js';
 import { predictProbabilities } from '../inference/predict.js';
+import { readSoftsegJson, type SoftsegJson } from '../inference/softseg-json.js';
 import type { Point } from './svg.js';
 
 export interface GatherOptions {
@@ -290,7 +291,7 @@ interface RunFiles {
   log: Awaited<ReturnType<typeof readMetricsLog>>;
   config: Record<string, unknown> | null;
   modelDir: string | null;
-  meta: Record<string, unknown> | null;
+  meta: SoftsegJson | null;
 }
 
 async function readRun(dir: string, which: 'model' | 'best'): Promise<RunFiles> {
@@ -307,7 +308,7 @@ async function readRun(dir: string, which: 'model' | 'best'): Promise<RunFiles> 
   if (!log && !modelDir) {
     throw new SoftsegError('not a softseg run directory (no metrics.jsonl and no model/ or best/)', { file: abs, hint: 'pass the --out folder of `softseg train`' });
   }
-  const meta = modelDir ? await readJsonFile(join(modelDir, 'softseg.json')) : null;
+  const meta = modelDir ? await readSoftsegJson(modelDir) : null;
   return { dir: abs, log, config, modelDir, meta };
 }
 

@@ -9,6 +9,7 @@ import '../../models/layers.js'; // registers the custom layers a saved zoo mode
 import type { SegModel } from '../../models/base.js';
 import { SoftsegError } from '../errors.js';
 import { modelDirectory, openTrainedModel } from '../inference/model-dir.js';
+import { readSoftsegJson, SOFTSEG_JSON } from '../inference/softseg-json.js';
 import { metadataFromJson, resolveLayout } from './metadata.js';
 import type { RawOutput, TeacherBackend, TeacherMetadata, TeacherOptions, TensorLayout } from './teacher.js';
 
@@ -73,17 +74,10 @@ function handlerFor(files: ModelFiles): tf.io.IOHandler {
   return { load: async () => artifacts };
 }
 
-/** softseg.json beside model.json (normalisation, classes), when there is one. */
-async function readSoftsegJson(dir: string): Promise<TeacherMetadata> {
-  const path = join(dir, 'softseg.json');
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new SoftsegError(`cannot read softseg.json (${reason(err)})`, { file: path, cause: err });
-  }
-  return metadataFromJson(raw, path);
+/** What softseg.json beside model.json says about the teacher (normalisation, classes), when there is one. */
+async function teacherMetadata(dir: string): Promise<TeacherMetadata> {
+  const meta = await readSoftsegJson(dir);
+  return meta ? metadataFromJson(meta, join(dir, SOFTSEG_JSON)) : {};
 }
 
 function dims(shape: readonly (number | string | null)[] | undefined): (number | null)[] {
@@ -151,7 +145,7 @@ export async function openTfjsBackend(path: string, o: TeacherOptions): Promise<
   const files = await readModelFiles(jsonPath);
   const topology = files.json.modelTopology as Record<string, unknown>;
   const isGraph = files.json.format === 'graph-model' || Array.isArray(topology.node);
-  const sidecar = basename(jsonPath) === 'model.json' ? await readSoftsegJson(dir) : {};
+  const sidecar = basename(jsonPath) === 'model.json' ? await teacherMetadata(dir) : {};
 
   if (!isGraph && (files.json.userDefinedMetadata as { softseg?: unknown } | undefined)?.softseg) {
     // A softseg zoo model: the same loader eval/predict use, so metadata handling is identical.

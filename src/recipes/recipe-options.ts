@@ -13,6 +13,8 @@ export const MAX_CROP = 4096;
 
 const AUG = 'AUGMENTATION';
 const probability = (description: string): OptionSpec => ({ type: 'number', min: 0, max: 1, description, helpGroup: AUG });
+const STRONG = 'STRONG VIEW';
+const strongValue = (description: string): OptionSpec => ({ type: 'number', min: 0, max: 1, description, helpGroup: STRONG });
 
 export const TRAIN_OPTIONS: OptionSchema<TrainConfig> = {
   data: { type: 'string', description: 'Training data set folder (images/ + masks/).' },
@@ -132,7 +134,15 @@ export const SSL_OPTIONS: OptionSchema<SslConfig> = {
   unlabeledWarmup: { type: 'integer', default: 0, min: 0, description: 'Supervised-only steps before the unlabeled loss ramps in (linearly, over as many steps).' },
   unlabeledWeight: { type: 'number', default: 1, min: 0, description: 'Weight λ_u of the unlabeled loss at full strength.' },
   unlabeledRatio: { type: 'number', default: 0.5, min: 0, max: 1, ends: '()', description: 'Share of each batch from --unlabeled.' },
-  strongAug: { type: 'choice', options: ['strong', 'default'], default: 'strong', description: 'Photometric augmentation of the student\'s view of unlabeled images.' },
+  strongAug: {
+    type: 'choice', options: ['strong', 'default'], default: 'strong', helpGroup: STRONG,
+    description: 'Photometric augmentation preset of the student\'s view of unlabeled images (strong = jitter 0.5, grayscale 0.2, blur 0.5; default = none), a shorthand the flags below override.',
+  },
+  strongBrightness: strongValue('Brightness jitter of the strong view: factor in [1 − b, 1 + b].'),
+  strongContrast: strongValue('Contrast jitter of the strong view: factor in [1 − c, 1 + c].'),
+  strongSaturation: strongValue('Saturation jitter of the strong view: factor in [1 − s, 1 + s].'),
+  strongGrayscale: strongValue('Probability of a gray strong view.'),
+  strongBlur: strongValue('Probability of a Gaussian blur (σ 0.1–2 px) in the strong view.'),
   cutmix: { type: 'number', default: 0.5, min: 0, max: 1, description: 'Probability of CutMix per unlabeled image (0 = off).' },
   collapseShare: {
     type: 'number', default: 0.95, min: 0, max: 1, ends: '(]',

@@ -30,7 +30,7 @@ import type { Objective, TensorBatch } from '../engine/step.js';
 import type { TeacherPreprocessingConfig } from './distill.js';
 import { checkOptions, defaultsOf } from './options.js';
 import { SSL_OPTIONS } from './recipe-options.js';
-import { resolveAugmentation } from './augmentation.js';
+import { resolveAugmentation, type AugmentationConfig } from './augmentation.js';
 import { checkTrainCombinations, lossWeights, supervisedObjective, type TrainConfig } from './supervised.js';
 import { concatBatches, launchTraining, loaderSource, openCachedTeacher, openRecipeData, openUnlabeledPool, skipDuringRun, type TeacherWithLabels, type RecipeEnv } from './run.js';
 
@@ -62,6 +62,13 @@ export interface SslConfig extends TrainConfig, TeacherPreprocessingConfig {
   unlabeledRatio: number;
   /** Photometric preset of the student's view of unlabeled images (geometry is shared with the teacher's view). */
   strongAug: 'strong' | 'default';
+  /** Strong-view values that override the `strongAug` preset (undefined: the preset's value). */
+  strongBrightness?: number;
+  strongContrast?: number;
+  strongSaturation?: number;
+  strongGrayscale?: number;
+  /** Probability of a Gaussian blur (σ 0.1–2 px) in the strong view. */
+  strongBlur?: number;
   /** Probability of CutMix per unlabeled image (a box from another unlabeled image of the batch). */
   cutmix: number;
   /** Collapse guard (mean teacher): the dominant class's share of the student's predicted unlabeled pixels that counts as collapse. */
@@ -202,14 +209,22 @@ export class CollapseGuard implements TrainingHook {
   }
 }
 
-/** Options of the unlabeled loader: the run's geometry without photometric jitter (the weak view) + a strong view. */
-function unlabeledViews(c: SslConfig): { augment: { scale: [number, number] | false; flip: number } | false; strongView: PhotometricOptions } {
+/**
+ * Options of the unlabeled loader: the run's geometry without photometric jitter (the weak view) + the strong
+ * view: the `strongAug` preset's photometric values, each overridden by its `strong*` option when given.
+ */
+export function unlabeledViews(c: Pick<SslConfig, 'strongAug' | 'strongBrightness' | 'strongContrast' | 'strongSaturation' | 'strongGrayscale' | 'strongBlur'> & AugmentationConfig): { augment: { scale: [number, number] | false; flip: number } | false; strongView: PhotometricOptions } {
   const geometry = resolveAugmentation(c) || { scale: false as const, flip: 0 };
   const scale: [number, number] | false = geometry.scale ? [geometry.scale[0], geometry.scale[1]] : false;
   const p = AUGMENT_PRESETS[c.strongAug] as PhotometricOptions;
+  const presetBlur = p.blur ? { p: p.blur.p, sigma: [p.blur.sigma[0], p.blur.sigma[1]] as [number, number] } : null;
+  const blurP = c.strongBlur ?? presetBlur?.p ?? 0;
   const strongView: PhotometricOptions = {
-    brightness: p.brightness, contrast: p.contrast, saturation: p.saturation, grayscale: p.grayscale,
-    blur: p.blur ? { p: p.blur.p, sigma: [p.blur.sigma[0], p.blur.sigma[1]] } : false,
+    brightness: c.strongBrightness ?? p.brightness ?? 0,
+    contrast: c.strongContrast ?? p.contrast ?? 0,
+    saturation: c.strongSaturation ?? p.saturation ?? 0,
+    grayscale: c.strongGrayscale ?? p.grayscale ?? 0,
+    blur: blurP > 0 ? { p: blurP, sigma: presetBlur ? presetBlur.sigma : [0.1, 2] } : false,
   };
   return { augment: { scale, flip: geometry.flip ?? 0 }, strongView };
 }
@@ -335,7 +350,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
     const sslMeta = {
       pseudo: config.pseudo, confidenceThreshold: threshold, teacherClasses: config.teacherClasses, classThreshold: config.classThreshold,
       unlabeledWeight: config.unlabeledWeight, unlabeledWarmup: config.unlabeledWarmup, unlabeledRatio: config.unlabeledRatio,
-      strongAug: config.strongAug, cutmix: config.cutmix, unlabeled: config.unlabeled.map((d) => resolve(d)),
+      strongAug: config.strongAug, strongView: unlabeledViews(config).strongView, cutmix: config.cutmix, unlabeled: config.unlabeled.map((d) => resolve(d)),
     };
     const hooks: TrainingHook[] = [guard];
     const launched = await launchTraining({

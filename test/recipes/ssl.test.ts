@@ -17,7 +17,7 @@ import { cutmix } from '../../src/augment/cutmix.js';
 import { SoftsegError } from '../../src/errors.js';
 import { Random } from '../../src/random.js';
 import {
-  CollapseGuard, SSL_DEFAULTS, sslObjective, trainSsl, unlabeledWeightAt, type SslConfig,
+  CollapseGuard, SSL_DEFAULTS, sslObjective, trainSsl, unlabeledViews, unlabeledWeightAt, type SslConfig,
 } from '../../src/recipes/ssl.js';
 import { hardLabelObjective } from '../../src/losses/objectives.js';
 import { referenceVectorsPath } from '../helpers/backend.js';
@@ -238,6 +238,18 @@ test('collapse guard: warns on the first bad check, stops after `patience` conse
   assert.match(h.reason!, /val mIoU 30\.00 at step 40 is more than 15 points below its best 60\.00/);
 });
 
+test('the strong view: the --strong-aug preset, each value overridden by its --strong-* option; the geometry is the run\'s', () => {
+  const preset = unlabeledViews({ ...SSL_DEFAULTS });
+  assert.deepEqual(preset.strongView, { brightness: 0.5, contrast: 0.5, saturation: 0.5, grayscale: 0.2, blur: { p: 0.5, sigma: [0.1, 2] } });
+  assert.deepEqual(preset.augment, { scale: [0.75, 1.25], flip: 0.5 });
+  const given = unlabeledViews({ ...SSL_DEFAULTS, strongBrightness: 0.1, strongGrayscale: 0, strongBlur: 0, scale: '0.5,2' });
+  assert.deepEqual(given.strongView, { brightness: 0.1, contrast: 0.5, saturation: 0.5, grayscale: 0, blur: false });
+  assert.deepEqual(given.augment, { scale: [0.5, 2], flip: 0.5 });
+  // the `default` preset has no photometric jitter; a blur given on top of it gets the preset-less σ range
+  const plain = unlabeledViews({ ...SSL_DEFAULTS, strongAug: 'default', strongBlur: 0.3 });
+  assert.deepEqual(plain.strongView, { brightness: 0, contrast: 0, saturation: 0, grayscale: 0, blur: { p: 0.3, sigma: [0.1, 2] } });
+});
+
 test('bad ssl configurations fail with clear messages before training', async () => {
   const base: SslConfig = { ...SSL_DEFAULTS, data: join(root, 'data'), unlabeled: [join(root, 'extra')], out: join(root, 'bad'), steps: 1, crop: 32, batchSize: 2 };
   const env = { backend, version: 'test' };
@@ -252,6 +264,7 @@ test('bad ssl configurations fail with clear messages before training', async ()
   await fails({ ema: 1.5, init: 'x' }, /--ema must be a number in \(0, 1\), got 1.5/);
   await fails({ ema: 0.99, init: 'x', cache: 'c' }, /--cache is for a fixed --teacher/);
   await fails({ teacher: 't', cache: 'c', cutmix: 2 }, /--cutmix/);
+  await fails({ teacher: 't', cache: 'c', strongBlur: 1.5 }, /--strong-blur must be a number in \[0, 1\], got 1.5/);
   await fails({ teacher: 't', cache: 'c', unlabeledRatio: 1 }, /--unlabeled-ratio/);
   await fails({ teacher: 't', cache: 'c', confidenceThreshold: 0 }, /--confidence-threshold must be a number in \(0, 1\], got 0/);
   // --init of another architecture.

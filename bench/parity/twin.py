@@ -350,6 +350,9 @@ def colour_jitter(img, rng, b, c, s):
     return (x - torch.from_numpy(MEAN)[:, None, None]) / torch.from_numpy(STD)[:, None, None]
 
 
+NEAREST = "nearest-exact"  # set from --mask-resize: PyTorch's "nearest" samples floor(o * in/out), "nearest-exact" floor((o + 0.5) * in/out) as softseg
+
+
 def augment(img, mask, rng, crop, scale, flip, jitter, soft=None):
     """Random scale (bilinear image and soft labels, nearest mask), pad bottom/right to the crop (image 0 = mean
     colour, mask ignore, soft labels 0), random crop, horizontal flip, optional colour jitter. Returns the image,
@@ -363,7 +366,7 @@ def augment(img, mask, rng, crop, scale, flip, jitter, soft=None):
         sh, sw = max(1, round(h * s)), max(1, round(w * s))
         img = F.interpolate(img[None], size=(sh, sw), mode="bilinear", align_corners=False)[0]
         if mask is not None:
-            mask = F.interpolate(mask[None, None].float(), size=(sh, sw), mode="nearest")[0, 0].long()
+            mask = F.interpolate(mask[None, None].float(), size=(sh, sw), mode=NEAREST)[0, 0].long()
         if soft is not None:
             soft = F.interpolate(soft[None], size=(sh, sw), mode="bilinear", align_corners=False)[0]
         keep = torch.ones(sh, sw)
@@ -623,6 +626,8 @@ def main():
     pt.add_argument("--crop", type=int, default=0)
     pt.add_argument("--scale", default="none", help="lo,hi or none")
     pt.add_argument("--flip", action="store_true")
+    pt.add_argument("--mask-resize", choices=["nearest", "exact"], default=None,
+                    help="mask resampling when scaling: nearest = F.interpolate(mode='nearest') (plain's default), exact = 'nearest-exact' (softseg's, mirror's default)")
     pt.add_argument("--jitter", default="none", help="brightness,contrast,saturation or none")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--threads", type=int, default=1)
@@ -632,6 +637,8 @@ def main():
         return check(a.file)
     if a.init is None:
         a.init = "torch"
+    global NEAREST
+    NEAREST = "nearest-exact" if (a.mask_resize or ("exact" if a.side == "mirror" else "nearest")) == "exact" else "nearest"
     print("@@TWIN " + json.dumps(train(a)), flush=True)
     return 0
 

@@ -2,7 +2,7 @@ import { SoftsegCommand, backendFlags } from '../src/cli/base.js';
 import type { InstallationInfo } from '../src/cli/info.js';
 
 export default class Info extends SoftsegCommand {
-  static override summary = 'Show versions, the compute backend in use and why, threads, and optional packages.';
+  static override summary = 'Show versions, the compute backend in use and why, threads, the GPU (WebGPU adapter) and whether it is used, and optional packages.';
   static override examples = ['<%= config.bin %> info', '<%= config.bin %> info --backend wasm --json'];
   static override flags = { ...backendFlags };
 

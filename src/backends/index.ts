@@ -2,6 +2,15 @@
 export * from './select.js';
 export * from './packages.js';
 export {
+  probeWebGpuAdapter,
+  activeWebGpuAdapter,
+  adapterLine,
+  isSoftwareAdapter,
+  setWebGpuLoaderForTesting,
+  type AdapterProbe,
+  type WebGpuAdapterInfo,
+} from './webgpu.js';
+export {
   projectKernels,
   registerProjectKernels,
   unregisterProjectKernels,

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-export const OPTIONAL_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node', 'onnxruntime-node'] as const;
+export const OPTIONAL_PACKAGES = ['@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-node', 'onnxruntime-node'] as const;
 export type OptionalPackage = (typeof OPTIONAL_PACKAGES)[number];
 
 export interface PackageStatus {
@@ -52,7 +52,7 @@ export function packageStatus(name: string, resolveFrom: (specifier: string) => 
   return { name, installed: true, version: manifest?.version, dir: path.dirname(manifestPath) };
 }
 
-/** Whether tfjs-node, tfjs-node-gpu and onnxruntime-node resolve, with their versions. Loads none of them. */
+/** Whether tfjs-node-gpu, webgpu (with tfjs-backend-webgpu), tfjs-node and onnxruntime-node resolve, with their versions. Loads none of them. */
 export function installedOptionalPackages(): Record<OptionalPackage, PackageStatus> {
   const out = {} as Record<OptionalPackage, PackageStatus>;
   for (const name of OPTIONAL_PACKAGES) out[name] = packageStatus(name);

@@ -1,15 +1,28 @@
-// Backend selection: tfjs-node-gpu, tfjs-node (both optional and often absent), the embedded wasm backend
-// (with the project's kernels registered) or the pure-JS cpu backend (test oracle / last resort).
+// Backend selection: tfjs-node-gpu, WebGPU (Dawn over Vulkan; see webgpu.ts), tfjs-node (all optional and often
+// absent), the embedded wasm backend (with the project's kernels registered) or the pure-JS cpu backend (test
+// oracle / last resort).
 import * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
 import { SoftsegError } from '../errors.js';
 import { registerProjectKernels } from './kernels/index.js';
 import { packageStatus } from './packages.js';
 import { configureWasmThreads, planWasmThreads, shutdownThreadedWasm, threadedWasmThreads } from './threads.js';
+import {
+  adapterLine,
+  gpuDeviceNodes,
+  probeWebGpuAdapter,
+  registerWebGpuBackend,
+  setWebGpuLoaderForTesting,
+  shutdownWebGpu,
+  WEBGPU_INSTALL_HINT,
+  WEBGPU_PACKAGE,
+  type AdapterProbe,
+  type WebGpuAdapterInfo,
+} from './webgpu.js';
 
-export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+export type BackendRequest = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 /** The TF.js version every @tensorflow/* package of this project is pinned to. */
 export const TFJS_VERSION = '4.22.0';
@@ -34,7 +47,9 @@ export interface BackendInfo {
   threads: number;
   /** The npm package providing the backend (tensorflow only). */
   package?: string;
-  /** Whether project kernels are registered (wasm). */
+  /** The GPU the webgpu backend runs on (webgpu only). */
+  adapter?: WebGpuAdapterInfo;
+  /** Whether project kernels are registered (wasm, webgpu). */
   projectKernels: boolean;
 }
 
@@ -53,10 +68,21 @@ const defaultImporter: Importer = (specifier) => import(specifier);
 let importer: Importer = defaultImporter;
 let resolver: ((specifier: string) => boolean) | undefined;
 
-/** Test hook: replaces how optional backend packages are found and loaded. Pass nothing to restore. */
-export function setBackendLoaderForTesting(hooks?: { import?: Importer; installed?: (pkg: string) => boolean }): void {
+/**
+ * Test hook: replaces how optional backend packages are found and loaded, and the WebGPU adapter probe (by
+ * default, when `installed` is given, WebGPU counts as installed only if `installed('webgpu')`). Pass nothing to restore.
+ */
+export function setBackendLoaderForTesting(hooks?: {
+  import?: Importer;
+  installed?: (pkg: string) => boolean;
+  webgpu?: { probe?: () => Promise<AdapterProbe>; register?: () => Promise<WebGpuAdapterInfo> };
+}): void {
   importer = hooks?.import ?? defaultImporter;
   resolver = hooks?.installed;
+  const installed = hooks?.installed;
+  const probe = hooks?.webgpu?.probe ?? (installed && !installed(WEBGPU_PACKAGE) ? async (): Promise<AdapterProbe> => ({ ok: false, why: `${WEBGPU_PACKAGE} not installed`, hint: WEBGPU_INSTALL_HINT }) : undefined);
+  setWebGpuLoaderForTesting({ probe, register: hooks?.webgpu?.register });
+  webGpuHooked = probe !== undefined;
   current = undefined;
 }
 
@@ -64,6 +90,8 @@ const isInstalled = (pkg: string): boolean => (resolver ? resolver(pkg) : packag
 
 let current: BackendInfo | undefined;
 let wasmLoaded = false;
+/** A test replaced the WebGPU probe: use it even on a machine without GPU device nodes. */
+let webGpuHooked = false;
 
 /** Loads tfjs-node(-gpu); the result says why not when it cannot. */
 async function loadTensorflow(pkg: string): Promise<{ ok: true } | { ok: false; why: string; cause?: unknown }> {
@@ -78,6 +106,28 @@ async function loadTensorflow(pkg: string): Promise<{ ok: true } | { ok: false; 
     return { ok: false, why: `${short(pkg)} loaded but registered no 'tensorflow' backend (version mismatch with @tensorflow/tfjs ${tf.version_core}?)` };
   }
   return { ok: true };
+}
+
+/** Registers and starts the webgpu backend; the result says why not when it cannot. */
+async function loadWebGpu(softwareAllowed: boolean): Promise<{ ok: true; adapter: WebGpuAdapterInfo } | { ok: false; why: string; hint?: string; cause?: unknown }> {
+  const nodes = softwareAllowed || webGpuHooked ? true : gpuDeviceNodes();
+  if (nodes !== true && nodes.length === 0) {
+    return { ok: false, why: 'webgpu: no GPU device (/dev/nvidia*, /dev/dri/renderD*)' };
+  }
+  const probe = await probeWebGpuAdapter();
+  if (!probe.ok) return { ok: false, why: probe.why, hint: probe.hint };
+  if (probe.adapter.software && !softwareAllowed) {
+    return { ok: false, why: `webgpu: only a software adapter (${adapterLine(probe.adapter)}), which auto does not use (--backend webgpu does)` };
+  }
+  try {
+    const adapter = await registerWebGpuBackend();
+    await activate('webgpu');
+    return { ok: true, adapter };
+  } catch (cause) {
+    shutdownWebGpu();
+    const msg = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    return { ok: false, why: `webgpu: the ${adapterLine(probe.adapter)} adapter failed to start (${msg})`, cause };
+  }
 }
 
 async function activate(name: BackendName): Promise<void> {
@@ -112,9 +162,26 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   tf.enableProdMode();
 
   const tried: string[] = [];
+  if (requested === 'webgpu') {
+    const r = await loadWebGpu(true);
+    if (!r.ok) throw new SoftsegError(`the webgpu backend is unavailable: ${r.why}`, { hint: r.hint, cause: r.cause });
+    current = { name: 'webgpu', requested, reason: `webgpu requested; adapter ${adapterLine(r.adapter)}`, threads: 1, adapter: r.adapter, projectKernels: true };
+    return current;
+  }
   if (requested === 'auto' || requested === 'tensorflow') {
     let cause: unknown;
-    for (const pkg of [TFJS_NODE_GPU, TFJS_NODE]) {
+    // auto: tfjs-node-gpu, then WebGPU on a hardware adapter, then tfjs-node.
+    const chain = requested === 'auto' ? [TFJS_NODE_GPU, 'webgpu', TFJS_NODE] : [TFJS_NODE_GPU, TFJS_NODE];
+    for (const pkg of chain) {
+      if (pkg === 'webgpu') {
+        const r = await loadWebGpu(false);
+        if (r.ok) {
+          current = { name: 'webgpu', requested, reason: [...tried, `using webgpu on ${adapterLine(r.adapter)}`].join('; '), threads: 1, adapter: r.adapter, projectKernels: true };
+          return current;
+        }
+        tried.push(r.why);
+        continue;
+      }
       const r = await loadTensorflow(pkg);
       if (r.ok) {
         await activate('tensorflow');
@@ -147,11 +214,16 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
 }
 
 /**
- * Releases what keeps a process alive or holds memory after training: with threaded wasm, disposes the backend
- * (its tensors become invalid) and stops its worker threads. Safe to call always; a later `initBackend` starts
+ * Releases what keeps a process alive or holds memory after training: with webgpu, disposes the backend and
+ * destroys its device; with threaded wasm, disposes the backend (its tensors become invalid) and stops its
+ * worker threads. Safe to call always; a later `initBackend` starts
  * afresh. A threaded process also exits by itself (its pool threads do not hold the event loop open).
  */
 export function shutdownBackend(): void {
+  if (current?.name === 'webgpu' || tf.findBackendFactory('webgpu') !== null) {
+    shutdownWebGpu();
+    current = undefined;
+  }
   if (threadedWasmThreads() === undefined) return;
   shutdownThreadedWasm();
   current = undefined;

@@ -7,11 +7,11 @@ import { SoftsegError } from '../errors.js';
 import type { BackendInfo, BackendRequest } from '../backends/select.js';
 
 // Listed here rather than imported so that loading a command (e.g. for --help) does not load TensorFlow.js.
-const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 export const backendFlags = {
   backend: Flags.string({
-    description: 'Compute backend. auto tries tfjs-node-gpu, then tfjs-node, then the embedded wasm backend, and says which it chose.',
+    description: 'Compute backend. auto tries tfjs-node-gpu, then webgpu on a hardware GPU (Vulkan; never a software adapter such as lavapipe, which only an explicit --backend webgpu uses), then tfjs-node, then the embedded wasm backend, and says which it chose. `softseg info` shows the GPU.',
     options: [...BACKEND_REQUESTS],
     default: 'auto',
     helpGroup: 'GLOBAL',

@@ -68,3 +68,14 @@ export function requireChromium(env: NodeJS.ProcessEnv = process.env): SystemDep
   if (path) return { path };
   return missingSystemDependency(`chromium is not installed: ${INSTALL_HINT} (Debian's chromium package), or set CHROMIUM_PATH`, env);
 }
+
+/**
+ * A WebGPU adapter for the webgpu backend's tests: any adapter Dawn finds (on CI, Mesa's lavapipe — a CPU
+ * Vulkan driver that scripts/install-system-deps.sh installs). None → `{ skip }` outside CI, a thrown Error on CI.
+ */
+export async function requireWebGpu(env: NodeJS.ProcessEnv = process.env): Promise<SystemDependency<{ adapter: import('../../src/backends/webgpu.js').WebGpuAdapterInfo }>> {
+  const { probeWebGpuAdapter } = await import('../../src/backends/webgpu.js');
+  const probe = await probeWebGpuAdapter();
+  if (probe.ok) return { adapter: probe.adapter };
+  return missingSystemDependency(`no WebGPU adapter for the webgpu tests: ${probe.why} (${INSTALL_HINT}: libvulkan1 and Mesa's lavapipe)`, env);
+}

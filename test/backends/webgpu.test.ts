@@ -1,0 +1,184 @@
+// The webgpu backend for real, on whatever adapter Dawn finds (on CI: Mesa's lavapipe, a CPU Vulkan driver —
+// slow, so shapes are small): the reference vectors, the int32 work-around kernels, reads, device errors, and
+// one training step's gradients of every zoo model against the cpu backend.
+import { before, describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { createModel, listModels } from '../../models/registry.js';
+import { initBackend } from '../../src/backends/select.js';
+import { checkVectorFile } from '../../src/reference/vectors.js';
+import { hardLabelObjective } from '../../src/losses/index.js';
+import { SegOptimizer } from '../../src/engine/optimizer.js';
+import { TrainStep, type TensorBatch } from '../../src/engine/step.js';
+import { referenceVectorsPath } from '../helpers/backend.js';
+import { requireWebGpu } from '../helpers/system-deps.js';
+
+let skip: string | undefined;
+before(async () => {
+  const dep = await requireWebGpu();
+  if ('skip' in dep) skip = dep.skip;
+});
+
+/** Starts (or returns to) the webgpu backend; false when the test must skip. */
+async function onWebGpu(t: TestContext): Promise<boolean> {
+  if (skip !== undefined) {
+    t.skip(skip);
+    return false;
+  }
+  await initBackend({ backend: 'webgpu' });
+  return true;
+}
+
+const SIZE = 32;
+/** A square and a stripe on a background: two images of 32², hard labels over 3 classes. */
+function syntheticBatch(n: number): TensorBatch {
+  return tf.tidy(() => {
+    const labels = new Int32Array(n * SIZE * SIZE), images = new Float32Array(n * SIZE * SIZE * 3);
+    for (let i = 0; i < n; i++) {
+      for (let y = 0; y < SIZE; y++) {
+        for (let x = 0; x < SIZE; x++) {
+          const p = (i * SIZE + y) * SIZE + x;
+          const square = x >= 8 + i && x < 20 + i && y >= 6 && y < 18, stripe = y >= 24 && y < 28;
+          labels[p] = square ? 1 : stripe ? 2 : 0;
+          images[p * 3] = square ? 1 : -0.5 + 0.1 * Math.sin(x * 7 + y);
+          images[p * 3 + 1] = stripe ? 1 : -0.5;
+          images[p * 3 + 2] = 0.2 * Math.cos(x * y);
+        }
+      }
+    }
+    return { images: tf.tensor4d(images, [n, SIZE, SIZE, 3]), labels: tf.tensor3d(labels, [n, SIZE, SIZE], 'int32') };
+  });
+}
+
+describe('webgpu backend', () => {
+  test('starts on the adapter the probe found, with the project kernels', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    const info = await initBackend({ backend: 'webgpu' });
+    assert.equal(info.name, 'webgpu');
+    assert.equal(tf.getBackend(), 'webgpu');
+    assert.equal(info.projectKernels, true);
+    assert.ok(info.adapter && info.adapter.vendor.length > 0);
+    assert.match(info.reason, /^webgpu requested; adapter .*, (hardware|software \(CPU\))$/);
+    assert.ok(tf.getKernel('Transpose', 'webgpu'), 'project Transpose registered');
+  });
+
+  test('every reference vector case passes at the same tolerances as on wasm, without leaking tensors', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    const before = tf.memory().numTensors;
+    const results = await checkVectorFile(referenceVectorsPath());
+    const failed = results.filter((r) => !r.passed).map((r) => `${r.id}: ${r.error ?? r.failures.join('; ')}`);
+    assert.deepEqual(failed, []);
+    assert.equal(results.length, 69);
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  test('int32 transposes and reductions over outer axes are exact (the shipped shaders do not compile for them)', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    const [a, b, c] = [2, 3, 1500]; // above the size the backend computes on the CPU
+    const values = Int32Array.from({ length: a * b * c }, (_, i) => (i * 7919) % 23);
+    const at = (i: number, j: number, k: number): number => values[(i * b + j) * c + k]!;
+    const x = tf.tensor3d(values, [a, b, c], 'int32');
+    const xf = tf.cast(x, 'float32'); // shares x's int32 buffer
+    const sum1 = Array.from({ length: a * c }, (_, q) => { const i = Math.floor(q / c), k = q % c; let s = 0; for (let j = 0; j < b; j++) s += at(i, j, k); return s; });
+    const max0 = Array.from({ length: b * c }, (_, q) => { const j = Math.floor(q / c), k = q % c; return Math.max(at(0, j, k), at(1, j, k)); });
+    const argmax1 = Array.from({ length: a * c }, (_, q) => { const i = Math.floor(q / c), k = q % c; let best = 0; for (let j = 1; j < b; j++) if (at(i, j, k) > at(i, best, k)) best = j; return best; });
+    const transposed = Array.from({ length: a * b * c }, (_, q) => { const k = Math.floor(q / (a * b)), i = Math.floor((q % (a * b)) / b), j = q % b; return at(i, j, k); });
+    const cases: Array<[string, () => tf.Tensor, number[]]> = [
+      ['transpose [2,0,1]', () => tf.transpose(x, [2, 0, 1]), transposed],
+      ['sum over axis 1', () => tf.sum(x, 1), sum1],
+      ['sum over axis 1, float cast from int32', () => tf.sum(xf, 1), sum1],
+      ['max over axis 0, keepDims', () => tf.max(x, 0, true), max0],
+      ['argMax over axis 1', () => tf.argMax(x, 1), argmax1],
+      ['any over axis 1', () => tf.any(tf.cast(x, 'bool'), 1), sum1.map((_, q) => Number([0, 1, 2].some((j) => at(Math.floor(q / c), j, q % c) !== 0)))],
+      ['cumsum over axis 1', () => tf.cumsum(x, 1), Array.from({ length: a * b * c }, (_, q) => { const i = Math.floor(q / (b * c)), j = Math.floor((q % (b * c)) / c), k = q % c; let s = 0; for (let jj = 0; jj <= j; jj++) s += at(i, jj, k); return s; })],
+    ];
+    const before = tf.memory().numTensors;
+    for (const [name, op, expected] of cases) {
+      const y = tf.tidy(op);
+      assert.deepEqual(Array.from(await y.data()), expected, name);
+      y.dispose();
+    }
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose([x, xf]);
+  });
+
+  test('synchronous reads of GPU data fail with a message saying to read asynchronously; async reads work', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    const y = tf.tidy(() => tf.mul(tf.ones([4096]), 3));
+    assert.throws(() => y.dataSync(), /cannot read GPU data synchronously in Node \(dataSync\/arraySync\/bufferSync\): use await tensor\.data\(\)/);
+    assert.equal((await y.data())[4095], 3);
+    assert.equal(y.dataSync()[0], 3, 'after an async read the values are on the CPU');
+    y.dispose();
+  });
+
+  test('a device error (a shader that does not compile) fails the next read instead of returning garbage', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    const backend = tf.backend() as unknown as { runWebGPUProgram(p: object, inputs: tf.TensorInfo[], dtype: string): tf.TensorInfo };
+    const x = tf.tidy(() => tf.ones([256]));
+    const bad = { variableNames: ['A'], outputShape: [256], shaderKey: 'softseg_test_broken', dispatchLayout: { x: [0] }, dispatch: [4, 1, 1], workgroupSize: [64, 1, 1], size: true,
+      getUserCode: () => 'fn main(index : i32) { setOutputAtIndex(index, undefinedName); }' };
+    const out = tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(bad, [x], 'float32'));
+    await assert.rejects(out.data(), /webgpu device error: .*undefinedName/);
+    const fine = tf.tidy(() => tf.add(x, 1));
+    assert.equal((await fine.data())[0], 2, 'the error is reported once; later reads work');
+    tf.dispose([x, out, fine]);
+  });
+
+  test('one training step\'s gradients of every zoo model agree with the cpu backend to 1e-4', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    for (const name of listModels()) {
+      const grads: Record<string, Float32Array[]> = {};
+      for (const backend of ['cpu', 'webgpu'] as const) {
+        await initBackend({ backend });
+        const before = tf.memory().numTensors;
+        const model = createModel(name, { numClasses: 3, width: 0.25, aux: true, seed: 11 });
+        const batch = syntheticBatch(2);
+        const vars = model.model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const { value, grads: g } = tf.variableGrads(() => hardLabelObjective(model.apply(batch.images, true), batch.labels!).total, vars);
+        grads[backend] = await Promise.all(vars.map((v) => g[v.name]!.data() as Promise<Float32Array>));
+        tf.dispose([value, ...Object.values(g), ...Object.values(batch)]);
+        model.dispose();
+        assert.equal(tf.memory().numTensors, before, `${name} on ${backend}: tensors leaked`);
+      }
+      // Whole model: the largest difference against the largest gradient; and each variable whose gradients
+      // are not negligible (≥ 1% of the largest) against its own largest gradient.
+      const scale = Math.max(...grads.cpu!.map((c) => c.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+      let worst = 0;
+      grads.cpu!.forEach((c, i) => {
+        const w = grads.webgpu![i]!;
+        let d = 0, s = 0;
+        for (let j = 0; j < c.length; j++) {
+          d = Math.max(d, Math.abs(c[j]! - w[j]!));
+          s = Math.max(s, Math.abs(c[j]!));
+        }
+        worst = Math.max(worst, d);
+        if (s >= 0.01 * scale) assert.ok(d <= 1e-4 * s, `${name} variable ${i}: max difference ${d} vs its scale ${s}`);
+      });
+      assert.ok(scale > 0 && worst <= 1e-4 * scale, `${name}: max gradient difference ${worst} vs scale ${scale}`);
+    }
+  });
+
+  test('a short training run (AdamW, BN, fused-loss fallbacks) follows the wasm backend\'s losses', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    const losses: Record<string, number[]> = {};
+    for (const backend of ['wasm', 'webgpu'] as const) {
+      await initBackend({ backend });
+      const model = createModel('mobile-unet', { numClasses: 3, width: 0.5, aux: true, seed: 5 });
+      const optimizer = new SegOptimizer({ lr: 5e-3, weightDecay: 1e-4 });
+      const step = new TrainStep(model, (out, b) => hardLabelObjective(out, b.labels!), optimizer);
+      const batch = syntheticBatch(2);
+      losses[backend] = [];
+      let tensors = 0;
+      for (let i = 0; i < 5; i++) {
+        losses[backend].push((await step.run(batch)).loss);
+        if (i === 1) tensors = tf.memory().numTensors;
+      }
+      assert.equal(tf.memory().numTensors, tensors, `${backend}: tensors leaked across steps`);
+      tf.dispose(Object.values(batch));
+      optimizer.dispose();
+      model.dispose();
+    }
+    losses.wasm!.forEach((l, i) => assert.ok(Math.abs(l - losses.webgpu![i]!) <= 1e-4 * Math.abs(l), `step ${i + 1}: wasm ${l}, webgpu ${losses.webgpu![i]}`));
+    assert.ok(losses.webgpu!.at(-1)! < losses.webgpu![0]!, `the loss did not fall: ${losses.webgpu!.join(' ')}`);
+  });
+});

@@ -1,5 +1,5 @@
 // softseg's engine benchmark (a benchmark, never a timed test):
-//   npm run bench:engine [-- --json --backend auto|wasm|cpu|tensorflow (default auto) --models unet,unet-lite,mobile-unet --sizes 64,128
+//   npm run bench:engine [-- --json --backend auto|wasm|webgpu|cpu|tensorflow (default auto) --models unet,unet-lite,mobile-unet --sizes 64,128
 //                            --batch 8 --classes 11 --steps N --warmup N --threads N --train-seconds S]
 // Per model and size: training images/s (full step: forward, 0.25·CE + 0.75·JML loss, backward, AdamW
 // update; warm-up steps excluded, median of the timed steps), inference images/s (eval-mode forward +

@@ -162,6 +162,8 @@ def run_row(a):
     params, trainable = count_params(model)
     x = torch.randn(a.batch, 3, a.size, a.size)
     labels = torch.randint(0, a.classes, (a.batch, a.size, a.size))
+    device = torch.device(a.device)
+    model, x, labels = model.to(device), x.to(device), labels.to(device)
     opt = adamw(model)
     losses = []
 
@@ -177,7 +179,7 @@ def run_row(a):
         model.eval()
         with torch.inference_mode():
             p = F.softmax(model(x), dim=1)
-            p.numpy().sum()  # touch the result as the engine bench reads it back
+            p.cpu().numpy().sum()  # touch the result as the engine bench reads it back
 
     warm = timed_loop(train_step, a.warmup, a.warmup, 0)
     min_steps = a.steps or 5
@@ -192,7 +194,7 @@ def run_row(a):
     i_med = statistics.median(infer_ms)
     return {
         "model": a.model, "size": a.size, "batch": a.batch, "classes": a.classes,
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "device": a.device,
         "params": params, "trainableParams": trainable,
         "trainImgS": a.batch * 1000 / t_med, "trainStepMs": train_ms, "warmupStepMs": warm,
         "inferImgS": a.batch * 1000 / i_med, "inferBatchMs": infer_ms,
@@ -215,6 +217,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--train-seconds", type=float, default=5.0)
     ap.add_argument("--infer-seconds", type=float, default=2.0)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (bench/gpu/train-throughput.ts)")
     a = ap.parse_args()
     if a.command == "params":
         out = {}

@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { createModel, listModels } from '../../models/registry.js';
 import { initBackend } from '../../src/backends/select.js';
-import { checkVectorFile } from '../../src/reference/vectors.js';
 import { hardLabelObjective } from '../../src/losses/index.js';
 import { SegOptimizer } from '../../src/engine/optimizer.js';
 import { TrainStep, type TensorBatch } from '../../src/engine/step.js';
-import { referenceVectorsPath } from '../helpers/backend.js';
+import { checkAllVectors } from '../helpers/backend.js';
 import { requireWebGpu } from '../helpers/system-deps.js';
 
 let skip: string | undefined;
@@ -64,12 +63,10 @@ describe('webgpu backend', () => {
 
   test('every reference vector case passes at the same tolerances as on wasm, without leaking tensors', async (t) => {
     if (!(await onWebGpu(t))) return;
-    const before = tf.memory().numTensors;
-    const results = await checkVectorFile(referenceVectorsPath());
-    const failed = results.filter((r) => !r.passed).map((r) => `${r.id}: ${r.error ?? r.failures.join('; ')}`);
+    const { failed, count, leaked } = await checkAllVectors();
     assert.deepEqual(failed, []);
-    assert.equal(results.length, 69);
-    assert.equal(tf.memory().numTensors, before);
+    assert.equal(count, 69);
+    assert.equal(leaked, 0);
   });
 
   test('int32 transposes and reductions over outer axes are exact (the shipped shaders do not compile for them)', async (t) => {

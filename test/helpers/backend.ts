@@ -19,3 +19,14 @@ export function referenceVectorsPath(): string {
   if (!existsSync(path)) throw new Error(`reference vectors not found: ${path}${process.env.SOFTSEG_VECTORS ? ' (from SOFTSEG_VECTORS)' : ''}`);
   return path;
 }
+
+/** Checks every reference vector case on the active backend: the failures (`id: reason`), the case count, and
+ * how many tensors the check left behind. */
+export async function checkAllVectors(): Promise<{ failed: string[]; count: number; leaked: number }> {
+  const { checkVectorFile } = await import('../../src/reference/vectors.js');
+  const tf = await import('@tensorflow/tfjs');
+  const before = tf.memory().numTensors;
+  const results = await checkVectorFile(referenceVectorsPath());
+  const failed = results.filter((r) => !r.passed).map((r) => `${r.id}: ${r.error ?? r.failures.join('; ')}`);
+  return { failed, count: results.length, leaked: tf.memory().numTensors - before };
+}

@@ -5,20 +5,17 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
-import { checkVectorFile, type VectorFile } from '../../src/reference/vectors.js';
-import { referenceVectorsPath, repoRoot, useBackend } from '../helpers/backend.js';
+import type { VectorFile } from '../../src/reference/vectors.js';
+import { checkAllVectors, referenceVectorsPath, repoRoot, useBackend } from '../helpers/backend.js';
 
 const run = promisify(execFile);
 
 test('every reference vector case passes on wasm (float32) without leaking tensors', async () => {
   await useBackend('wasm');
-  const before = tf.memory().numTensors;
-  const results = await checkVectorFile(referenceVectorsPath());
-  const failed = results.filter((r) => !r.passed).map((r) => `${r.id}: ${r.error ?? r.failures.join('; ')}`);
+  const { failed, count, leaked } = await checkAllVectors();
   assert.deepEqual(failed, []);
-  assert.equal(results.length, 69);
-  assert.equal(tf.memory().numTensors, before);
+  assert.equal(count, 69);
+  assert.equal(leaked, 0);
 });
 
 test('check:vectors prints one line per case and a summary, and exits 1 on a wrong expected value', async () => {

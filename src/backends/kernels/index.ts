@@ -13,7 +13,7 @@ import { identityWasm } from './identity.js';
 import { jdtStatsKernels } from './jdt-stats.js';
 import { logSoftmaxKernels } from './log-softmax.js';
 import { maxPoolGradWasm } from './max-pool-grad.js';
-import { rememberShipped, setUpKernel, shippedKernel } from './shipped.js';
+import { replaceKernels, setUpKernel, shippedKernel } from './shipped.js';
 import { sliceWasm } from './slice.js';
 import { splitVWasm } from './split-v.js';
 import { stridedSliceWasm } from './strided-slice.js';
@@ -49,12 +49,7 @@ let registered = false;
  * the project kernels need no setup function. */
 export function registerProjectKernels(): void {
   if (registered) return;
-  for (const config of projectKernels) {
-    const existing = tf.getKernel(config.kernelName, config.backendName);
-    rememberShipped(config.kernelName, config.backendName, existing);
-    if (existing !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
-    tf.registerKernel(config);
-  }
+  replaceKernels(projectKernels);
   registered = true;
 }
 

@@ -10,6 +10,16 @@ export function rememberShipped(kernelName: string, backendName: string, config:
   if (!shipped.has(k)) shipped.set(k, config);
 }
 
+/** Registers each kernel of `configs` in place of the one registered for its key, which is remembered as shipped. */
+export function replaceKernels(configs: readonly tf.KernelConfig[]): void {
+  for (const config of configs) {
+    const existing = tf.getKernel(config.kernelName, config.backendName);
+    rememberShipped(config.kernelName, config.backendName, existing);
+    if (existing !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
+    tf.registerKernel(config);
+  }
+}
+
 export function hasShippedRecord(kernelName: string, backendName: string): boolean {
   return shipped.has(key(kernelName, backendName));
 }

@@ -2,7 +2,7 @@
 // tfjs-backend-webgpu is imported (it registers its own kernels on import, which would otherwise replace ours);
 // the kernels they replace are kept (shipped.ts) so that ours can fall back to them.
 import * as tf from '@tensorflow/tfjs';
-import { rememberShipped } from '../shipped.js';
+import { replaceKernels } from '../shipped.js';
 import { reduceWebGpuKernels } from './reduce.js';
 import { transposeWebGpu } from './transpose.js';
 
@@ -17,12 +17,7 @@ let registered = false;
 /** Registers the webgpu project kernels (idempotent). Call after importing @tensorflow/tfjs-backend-webgpu. */
 export function registerWebGpuKernels(): void {
   if (registered) return;
-  for (const config of webGpuKernels) {
-    const existing = tf.getKernel(config.kernelName, config.backendName);
-    rememberShipped(config.kernelName, config.backendName, existing);
-    if (existing !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
-    tf.registerKernel(config);
-  }
+  replaceKernels(webGpuKernels);
   registered = true;
 }
 

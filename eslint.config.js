@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test-artifacts/**', '.softseg-tmp/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test-artifacts/**', '.softseg-tmp/**', 'bench/gpu/pack/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

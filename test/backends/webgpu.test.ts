@@ -1,11 +1,13 @@
 // The webgpu backend for real, on whatever adapter Dawn finds (on CI: Mesa's lavapipe, a CPU Vulkan driver —
-// slow, so shapes are small): the reference vectors, the int32 work-around kernels, reads, device errors, and
-// one training step's gradients of every zoo model against the cpu backend.
+// slow, so shapes are small): the reference vectors, the project kernels (int32 work-arounds, the filter
+// gradient), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
 import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { createModel, listModels } from '../../models/registry.js';
 import { initBackend } from '../../src/backends/select.js';
+import { conv2DBackpropFilterWebGpu } from '../../src/backends/kernels/webgpu/conv2d-backprop-filter.js';
+import { transposeWebGpu } from '../../src/backends/kernels/webgpu/transpose.js';
 import { hardLabelObjective } from '../../src/losses/index.js';
 import { SegOptimizer } from '../../src/engine/optimizer.js';
 import { TrainStep, type TensorBatch } from '../../src/engine/step.js';
@@ -58,7 +60,8 @@ describe('webgpu backend', () => {
     assert.equal(info.projectKernels, true);
     assert.ok(info.adapter && info.adapter.vendor.length > 0);
     assert.match(info.reason, /^webgpu requested; adapter .*, (hardware|software \(CPU\))$/);
-    assert.ok(tf.getKernel('Transpose', 'webgpu'), 'project Transpose registered');
+    assert.equal(tf.getKernel('Transpose', 'webgpu')?.kernelFunc, transposeWebGpu.kernelFunc, 'project Transpose registered');
+    assert.equal(tf.getKernel('Conv2DBackpropFilter', 'webgpu')?.kernelFunc, conv2DBackpropFilterWebGpu.kernelFunc, 'project Conv2DBackpropFilter registered');
   });
 
   test('every reference vector case passes at the same tolerances as on wasm, without leaking tensors', async (t) => {
@@ -97,6 +100,42 @@ describe('webgpu backend', () => {
     }
     assert.equal(tf.memory().numTensors, before);
     tf.dispose([x, xf]);
+  });
+
+  test('the project Conv2DBackpropFilter (a matmul per tap) agrees with the cpu backend: strides, paddings, kernel shapes', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    // [x shape, filter shape, stride, pad]; all above MIN_POSITIONS output positions, so the project path runs.
+    const cases: Array<[[number, number, number, number], [number, number, number, number], number, 'same' | 'valid' | number]> = [
+      [[2, 20, 20, 4], [3, 3, 4, 8], 1, 'same'],
+      [[2, 33, 31, 3], [3, 3, 3, 8], 2, 'same'],
+      [[2, 24, 24, 4], [1, 1, 4, 6], 1, 'valid'],
+      [[3, 28, 26, 5], [3, 3, 5, 7], 2, 'valid'],
+      [[1, 30, 26, 2], [5, 3, 2, 3], 1, 'same'],
+      [[2, 18, 18, 3], [3, 3, 3, 4], 1, 1],
+    ];
+    const results: Record<string, Float32Array[]> = { cpu: [], webgpu: [] };
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      await initBackend({ backend });
+      for (const [xShape, filterShape, stride, pad] of cases) {
+        const x = tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D;
+        const dy = tf.tidy(() => tf.randomNormal(tf.conv2d(x, tf.zeros(filterShape) as tf.Tensor4D, stride, pad).shape, 0, 1, 'float32', 2));
+        const before = tf.memory().numTensors;
+        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: [stride, stride], pad, dataFormat: 'NHWC', filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        assert.deepEqual(dw.shape, filterShape);
+        results[backend]!.push((await dw.data()) as Float32Array);
+        assert.equal(tf.memory().numTensors, before + 1, `${backend}: intermediate tensors left behind`);
+        tf.dispose([x, dy, dw]);
+      }
+    }
+    cases.forEach((c, i) => {
+      const expected = results.cpu![i]!, got = results.webgpu![i]!;
+      let d = 0, s = 0;
+      for (let j = 0; j < expected.length; j++) {
+        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
+        s = Math.max(s, Math.abs(expected[j]!));
+      }
+      assert.ok(d <= 1e-5 * s, `${JSON.stringify(c)}: max difference ${d} vs scale ${s}`);
+    });
   });
 
   test('synchronous reads of GPU data fail with a message saying to read asynchronously; async reads work', async (t) => {

@@ -3,6 +3,7 @@
 // the kernels they replace are kept (shipped.ts) so that ours can fall back to them.
 import * as tf from '@tensorflow/tfjs';
 import { replaceKernels } from '../shipped.js';
+import { conv2DBackpropFilterWebGpu } from './conv2d-backprop-filter.js';
 import { reduceWebGpuKernels } from './reduce.js';
 import { transposeWebGpu } from './transpose.js';
 
@@ -10,6 +11,8 @@ export const webGpuKernels: readonly tf.KernelConfig[] = [
   // Work-arounds for tfjs-backend-webgpu 4.22's int32 transpose shaders (they do not compile).
   transposeWebGpu,
   ...reduceWebGpuKernels,
+  // Speed: the shipped filter gradient loops over every position per weight.
+  conv2DBackpropFilterWebGpu,
 ];
 
 let registered = false;

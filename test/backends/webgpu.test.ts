@@ -1,6 +1,6 @@
 // The webgpu backend for real, on whatever adapter Dawn finds (on CI: Mesa's lavapipe, a CPU Vulkan driver —
 // slow, so shapes are small): the reference vectors, the project kernels (int32 work-arounds, the filter
-// gradient), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
+// gradient, AdamW), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
 import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -9,7 +9,8 @@ import { initBackend } from '../../src/backends/select.js';
 import { conv2DBackpropFilterWebGpu } from '../../src/backends/kernels/webgpu/conv2d-backprop-filter.js';
 import { transposeWebGpu } from '../../src/backends/kernels/webgpu/transpose.js';
 import { hardLabelObjective } from '../../src/losses/index.js';
-import { SegOptimizer } from '../../src/engine/optimizer.js';
+import { ADAMW } from '../../src/backends/kernels/adamw.js';
+import { adamWOps, SegOptimizer } from '../../src/engine/optimizer.js';
 import { TrainStep, type TensorBatch } from '../../src/engine/step.js';
 import { checkAllVectors } from '../helpers/backend.js';
 import { requireWebGpu } from '../helpers/system-deps.js';
@@ -136,6 +137,23 @@ describe('webgpu backend', () => {
       }
       assert.ok(d <= 1e-5 * s, `${JSON.stringify(c)}: max difference ${d} vs scale ${s}`);
     });
+  });
+
+  test('the project AdamW kernel gives the optimizer\'s plain-op update (x, m, v)', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    const shape = [3, 3, 8, 16];
+    const [x, m, v, g] = [tf.randomNormal(shape, 0, 1, 'float32', 1), tf.randomNormal(shape, 0, 0.1, 'float32', 2), tf.randomUniform(shape, 0, 0.01, 'float32', 3), tf.randomNormal(shape, 0, 0.1, 'float32', 4)];
+    const attrs = { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, decay: 1e-3 * 1e-4, bias1: 1 - 0.9 ** 3, bias2: 1 - 0.999 ** 3 };
+    const before = tf.memory().numTensors;
+    const fused = tf.engine().runKernel(ADAMW, { x, m, v, g }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    const plain = adamWOps(x!, m!, v!, g!, attrs);
+    for (let i = 0; i < 3; i++) {
+      const [f, p] = [(await fused[i]!.data()) as Float32Array, (await plain[i]!.data()) as Float32Array];
+      const scale = p.reduce((s, e) => Math.max(s, Math.abs(e)), 0);
+      f.forEach((e, j) => assert.ok(Math.abs(e - p[j]!) <= 1e-6 * scale, `output ${i}, element ${j}: ${e} vs ${p[j]}`));
+    }
+    assert.equal(tf.memory().numTensors, before + 6);
+    tf.dispose([x!, m!, v!, g!, ...fused, ...plain]);
   });
 
   test('synchronous reads of GPU data fail with a message saying to read asynchronously; async reads work', async (t) => {

@@ -3,6 +3,7 @@
 // the kernels they replace are kept (shipped.ts) so that ours can fall back to them.
 import * as tf from '@tensorflow/tfjs';
 import { replaceKernels } from '../shipped.js';
+import { adamWWebGpu } from './adamw.js';
 import { conv2DBackpropFilterWebGpu } from './conv2d-backprop-filter.js';
 import { reduceWebGpuKernels } from './reduce.js';
 import { transposeWebGpu } from './transpose.js';
@@ -13,6 +14,8 @@ export const webGpuKernels: readonly tf.KernelConfig[] = [
   ...reduceWebGpuKernels,
   // Speed: the shipped filter gradient loops over every position per weight.
   conv2DBackpropFilterWebGpu,
+  // Fewer dispatches: the optimizer's update of a variable in one shader (three outputs).
+  adamWWebGpu,
 ];
 
 let registered = false;

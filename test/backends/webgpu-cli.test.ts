@@ -1,5 +1,5 @@
-// The CLI on the webgpu backend as a user runs it: `train --backend webgpu` end to end (its loss next to
-// wasm's), `info` naming the adapter, and a one-line error when there is no Vulkan driver.
+// The CLI on the webgpu backend as a user runs it: `train`, and `label` + `distill` with a TF.js teacher, end to
+// end (their losses next to wasm's), `info` naming the adapter, and a one-line error without a Vulkan driver.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { repoRoot } from '../helpers/backend.js';
 import { bin, softseg, type CliResult } from '../helpers/cli.js';
+import { distillFixture } from '../helpers/distill-fixture.js';
 import { requireWebGpu } from '../helpers/system-deps.js';
 
 let root = '';
@@ -42,6 +43,26 @@ test('train --backend webgpu runs end to end and ends at the loss the wasm backe
   assert.ok(typeof result.bestMetric === 'number');
   const { wasm, webgpu } = { wasm: runs.wasm!.loss, webgpu: runs.webgpu!.loss };
   assert.ok(Math.abs(wasm - webgpu) <= 1e-3 * wasm, `loss after 6 steps: wasm ${wasm}, webgpu ${webgpu}`);
+});
+
+test('label with a TF.js teacher, then distill from its cache, on --backend webgpu: the same loss as on wasm', async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  const fixture = await distillFixture('softseg-cli-webgpu-distill-', { labeled: 8, unlabeled: 0, numClasses: 4 });
+  const teacher = join(fixture, 'teacher', 'model');
+  const losses: Record<string, number> = {};
+  for (const backend of ['wasm', 'webgpu']) {
+    const cache = join(fixture, `cache-${backend}`);
+    const label = await softseg('label', '--teacher', teacher, '--images', join(fixture, 'data', 'images'), '--cache', cache, '--backend', backend, '--json');
+    assert.equal(label.code, 0, label.stderr);
+    assert.equal(JSON.parse(label.stdout).labelled, 8);
+    const distill = await softseg('distill', '--data', join(fixture, 'data'), '--cache', cache, '--teacher', teacher, '--model', 'mobile-unet',
+      '--out', join(fixture, `distill-${backend}`), '--steps', '3', '--crop', '32', '--batch-size', '4', '--backend', backend, '--json');
+    assert.equal(distill.code, 0, distill.stderr);
+    const result = JSON.parse(distill.stdout);
+    assert.equal(result.steps, 3);
+    losses[backend] = result.lastLoss;
+  }
+  assert.ok(Math.abs(losses.wasm! - losses.webgpu!) <= 1e-3 * Math.abs(losses.wasm!), `distill loss after 3 steps: wasm ${losses.wasm}, webgpu ${losses.webgpu}`);
 });
 
 test('info --backend webgpu names the adapter and says it is used', async (t) => {

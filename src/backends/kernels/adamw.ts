@@ -24,13 +24,19 @@ export interface AdamWAttrs {
   bias2: number;
 }
 
-function adamW(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown }): tf.TensorInfo[] {
-  const backend = args.backend as WasmBackendLike;
-  const { x, m, v, g } = args.inputs as { x: tf.TensorInfo; m: tf.TensorInfo; v: tf.TensorInfo; g: tf.TensorInfo };
-  const a = args.attrs as unknown as AdamWAttrs;
+/** The kernel's inputs, checked to share the variable's shape (both backends' kernels). */
+export function adamWInputs(inputs: tf.NamedTensorInfoMap): { x: tf.TensorInfo; m: tf.TensorInfo; v: tf.TensorInfo; g: tf.TensorInfo } {
+  const { x, m, v, g } = inputs as { x: tf.TensorInfo; m: tf.TensorInfo; v: tf.TensorInfo; g: tf.TensorInfo };
   for (const t of [m, v, g]) {
     if (t.shape.length !== x.shape.length || t.shape.some((d, i) => d !== x.shape[i])) throw new Error(`${ADAMW}: inputs must share the variable's shape [${x.shape.join(', ')}]`);
   }
+  return { x, m, v, g };
+}
+
+function adamW(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown }): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackendLike;
+  const { x, m, v, g } = adamWInputs(args.inputs);
+  const a = args.attrs as unknown as AdamWAttrs;
   const xo = backend.makeOutput(x.shape.slice(), 'float32');
   const mo = backend.makeOutput(x.shape.slice(), 'float32');
   const vo = backend.makeOutput(x.shape.slice(), 'float32');

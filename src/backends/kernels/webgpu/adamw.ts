@@ -4,7 +4,7 @@
 // variable (~700 of a mobile-unet step's ~2100 kernel calls), which on a GPU cost more in launch overhead than
 // in arithmetic.
 import type * as tf from '@tensorflow/tfjs';
-import { ADAMW, type AdamWAttrs } from '../adamw.js';
+import { ADAMW, adamWInputs, type AdamWAttrs } from '../adamw.js';
 import { flatDispatch, type WebGpuBackendLike, type WebGpuProgram } from './program.js';
 
 const OUTPUTS = ['x', 'm', 'v'] as const;
@@ -33,11 +33,8 @@ function adamWProgram(shape: number[], which: number): WebGpuProgram {
 
 function adamW(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown }): tf.TensorInfo[] {
   const backend = args.backend as WebGpuBackendLike;
-  const { x, m, v, g } = args.inputs as { x: tf.TensorInfo; m: tf.TensorInfo; v: tf.TensorInfo; g: tf.TensorInfo };
+  const { x, m, v, g } = adamWInputs(args.inputs);
   const a = args.attrs as unknown as AdamWAttrs;
-  for (const t of [m, v, g]) {
-    if (t.shape.length !== x.shape.length || t.shape.some((d, i) => d !== x.shape[i])) throw new Error(`${ADAMW}: inputs must share the variable's shape [${x.shape.join(', ')}]`);
-  }
   const uniforms = [1 - a.decay, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.lr / a.bias1, 1 / a.bias2, a.epsilon].map((value) => ({ type: 'float32' as const, data: [value] }));
   return OUTPUTS.map((_, which) => backend.runWebGPUProgram(adamWProgram(x.shape, which), [x, m, v, g], 'float32', uniforms));
 }

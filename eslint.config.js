@@ -1,4 +1,4 @@
-// Lint config: typescript-eslint's recommended rules on the library, commands, models, tests and scripts.
+// Lint config: typescript-eslint's recommended rules on the library (models included), commands, tests and scripts.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 

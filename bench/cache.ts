@@ -15,7 +15,7 @@
 //    ms of cache reads per step (batch × ms/entry, run on the loader's sample workers) vs the step's ms.
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
-import { createModel } from '../models/registry.js';
+import { createModel } from '../src/models/registry.js';
 import { initBackend, type BackendRequest } from '../src/backends/select.js';
 import { entryFidelity, teacherFidelity } from '../src/cache/fidelity.js';
 import { hashImagesIn } from '../src/cache/images.js';

@@ -9,7 +9,7 @@ import { initBackend, type BackendRequest } from '../src/backends/select.js';
 import { TrainStep, checkStepFits, wasmHeapBytes } from '../src/engine/step.js';
 import { SegOptimizer } from '../src/engine/optimizer.js';
 import { hardLabelObjective } from '../src/losses/objectives.js';
-import { createModel } from '../models/registry.js';
+import { createModel } from '../src/models/registry.js';
 import { ROW_MARKER, median, parseArgs, type RowResult } from './common.js';
 
 interface RowOptions {

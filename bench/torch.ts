@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { modelInfo } from '../models/registry.js';
+import { modelInfo } from '../src/models/registry.js';
 import { engineOptionsFromArgs, runEngineRow, type EngineBenchOptions } from './engine.js';
 import { contended, fmt, isError, parseArgs, parseMarked, run, table, type RowOutcome } from './common.js';
 import { ensureTorch, python } from './torch-env.js';

@@ -1,6 +1,6 @@
 """PyTorch mirror of softseg's zoo models and training step, for bench/torch.ts (bench-only helper).
 
-The architectures copy models/unet.ts and models/mobile-unet.ts layer for layer (same channel counts,
+The architectures copy src/models/unet.ts and src/models/mobile-unet.ts layer for layer (same channel counts,
 same order, conv without bias before batch norm, 1x1 classifier with bias, bilinear upsampling), the
 loss copies softseg's hardLabelObjective without an aux head (0.25 * 0.5 * CE + 0.75 * JML1,
 per-batch, PRESENT classes, smooth 1), and the optimizer is AdamW (lr 1e-3, weight decay 1e-4 on
@@ -36,7 +36,7 @@ def conv_bn_relu(cin, cout, k=3, stride=1):
 
 
 class UNet(nn.Module):
-    """models/unet.ts: stages of two conv3x3+BN+ReLU with 2x2 max-pool between, decoder per level:
+    """src/models/unet.ts: stages of two conv3x3+BN+ReLU with 2x2 max-pool between, decoder per level:
     bilinear x2 up, concat [up, skip], one conv3x3+BN+ReLU; 1x1 classifier."""
 
     def __init__(self, stages, num_classes):
@@ -76,7 +76,7 @@ def dw_sep(cin, cout, stride=1):
 
 
 class MobileUNet(nn.Module):
-    """models/mobile-unet.ts: conv3x3 s2 stem 16, depthwise-separable blocks 16->32 s1, 32->64 s2,
+    """src/models/mobile-unet.ts: conv3x3 s2 stem 16, depthwise-separable blocks 16->32 s1, 32->64 s2,
     64->64, 64->128 s2, 128->128 x2, 1x1 classifier at stride 8, bilinear x8 up."""
 
     def __init__(self, num_classes):

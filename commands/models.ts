@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { SoftsegCommand } from '../src/cli/base.js';
 import { optionFlag } from '../src/cli/option-flags.js';
-import type { ModelInfo } from '../models/registry.js';
+import type { ModelInfo } from '../src/models/registry.js';
 
 export default class Models extends SoftsegCommand {
   static override summary = 'List the model zoo with parameters and multiply-adds at an input size.';
@@ -23,7 +23,7 @@ export default class Models extends SoftsegCommand {
     // Counting needs a backend only to build the layers; the cpu backend starts instantly and prints nothing.
     const { initBackend } = await import('../src/backends/select.js');
     await initBackend({ backend: 'cpu' });
-    const { listModels, modelInfo } = await import('../models/registry.js');
+    const { listModels, modelInfo } = await import('../src/models/registry.js');
     const rows = listModels().map((name) => modelInfo(name, flags.size, { numClasses, width, aux: flags.aux }));
     if (!this.jsonEnabled()) {
       const table = [['model', 'params', 'MACs', 'size ×', 'description'], ...rows.map((r) => [

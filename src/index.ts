@@ -5,7 +5,7 @@ export * from './losses/index.js';
 export * from './labels/index.js';
 export * from './metrics/index.js';
 export * from './backends/index.js';
-export * from '../models/index.js';
+export * from './models/index.js';
 export * from './engine/index.js';
 export * from './data/index.js';
 export * from './augment/index.js';

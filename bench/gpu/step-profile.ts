@@ -3,7 +3,7 @@
 // The per-kernel times come from tf.profile (GPU timestamps when the adapter has timestamp-query).
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { initBackend } from '../../src/backends/select.js';
 import { hardLabelObjective } from '../../src/losses/index.js';
 import { SegOptimizer } from '../../src/engine/optimizer.js';

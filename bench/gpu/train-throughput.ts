@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createModel, listModels } from '../../models/registry.js';
+import { createModel, listModels } from '../../src/models/registry.js';
 import { initBackend } from '../../src/backends/select.js';
 import { setWebGpuLoaderForTesting } from '../../src/backends/webgpu.js';
 import { hardLabelObjective } from '../../src/losses/index.js';

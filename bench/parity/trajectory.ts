@@ -10,7 +10,7 @@
 //   node --import tsx bench/parity/trajectory.ts --out /tmp/traj.json [--model mobile-unet --steps 8 --size 32 --batch 4 --recipe train|distill|ssl]
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { initBackend } from '../../src/backends/select.js';
 import { SegOptimizer } from '../../src/engine/optimizer.js';
 import { TrainStep } from '../../src/engine/step.js';

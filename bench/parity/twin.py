@@ -101,7 +101,7 @@ class ConvBnRelu(nn.Module):
 
 
 class MobileUNet(nn.Module):
-    """models/mobile-unet.ts: conv3x3 s2 stem 16, depthwise-separable blocks 16->32, 32->64 s2, 64->64,
+    """src/models/mobile-unet.ts: conv3x3 s2 stem 16, depthwise-separable blocks 16->32, 32->64 s2, 64->64,
     64->128 s2, 128->128 x2, 1x1 classifier at stride 8, bilinear x8 up."""
 
     def __init__(self, num_classes, tf_pad=True, legacy_up=True):

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../errors.js';
 import { writeFileAtomic } from '../data/fs-util.js';
-import { loadModel, saveModel } from '../../models/io.js';
-import type { SegModel } from '../../models/base.js';
+import { loadModel, saveModel } from '../models/io.js';
+import type { SegModel } from '../models/base.js';
 import type { OptimizerState, SegOptimizer } from './optimizer.js';
 
 export const CHECKPOINTS_DIR = 'checkpoints';

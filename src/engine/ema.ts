@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createModel } from '../../models/registry.js';
-import { loadModel, saveModel } from '../../models/io.js';
-import type { SegModel } from '../../models/base.js';
+import { createModel } from '../models/registry.js';
+import { loadModel, saveModel } from '../models/io.js';
+import type { SegModel } from '../models/base.js';
 import { SoftsegError } from '../errors.js';
 import type { TrainingHook } from './trainer.js';
 

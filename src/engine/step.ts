@@ -5,8 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../errors.js';
-import type { SegModel, SegOutputs } from '../../models/base.js';
-import { createModel } from '../../models/registry.js';
+import type { SegModel, SegOutputs } from '../models/base.js';
+import { createModel } from '../models/registry.js';
 import type { ObjectiveResult } from '../losses/objectives.js';
 import type { SegOptimizer } from './optimizer.js';
 

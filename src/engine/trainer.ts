@@ -6,8 +6,8 @@
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { saveModel } from '../../models/io.js';
-import type { SegModel } from '../../models/base.js';
+import { saveModel } from '../models/io.js';
+import type { SegModel } from '../models/base.js';
 import { writeFileAtomic } from '../data/fs-util.js';
 import { writeSoftsegJson, type SoftsegJson } from '../inference/softseg-json.js';
 import { SoftsegError } from '../errors.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SegModel } from '../../models/base.js';
+import type { SegModel } from '../models/base.js';
 import { normalizeImage, IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
 import { openDataset, type DataProblem, type Dataset } from '../data/dataset.js';
 import { decodeMask, type DecodedImage, type DecodedMask } from '../data/decode.js';

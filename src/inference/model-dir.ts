@@ -4,8 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSegModel } from '../../models/io.js';
-import type { SegModel } from '../../models/base.js';
+import { loadSegModel } from '../models/io.js';
+import type { SegModel } from '../models/base.js';
 import { IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
 import { SoftsegError } from '../errors.js';
 import { readSoftsegJson, type SoftsegJson } from './softseg-json.js';

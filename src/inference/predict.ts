@@ -4,7 +4,7 @@
  * cut back to the original resolution.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { SegModel } from '../../models/base.js';
+import type { SegModel } from '../models/base.js';
 
 export interface PredictOptions {
   /** Largest H×W run in one pass (default 1024²); larger images go through tiles of `tileSize`. */

@@ -7,8 +7,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, sizeMultiple } from '../../models/registry.js';
-import type { SegModel } from '../../models/base.js';
+import { createModel, sizeMultiple } from '../models/registry.js';
+import type { SegModel } from '../models/base.js';
 import { IMAGENET_NORMALIZATION } from '../augment/normalize.js';
 import { openCache, type TeacherCache } from '../cache/store.js';
 import { openDataset, openUnlabeled, type Dataset } from '../data/dataset.js';

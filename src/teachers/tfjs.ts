@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import '../../models/layers.js'; // registers the custom layers a saved zoo model may name
-import type { SegModel } from '../../models/base.js';
+import '../models/layers.js'; // registers the custom layers a saved zoo model may name
+import type { SegModel } from '../models/base.js';
 import { SoftsegError } from '../errors.js';
 import { modelDirectory, openTrainedModel } from '../inference/model-dir.js';
 import { readSoftsegJson, SOFTSEG_JSON } from '../inference/softseg-json.js';

@@ -12,7 +12,7 @@ import { ADAMW, type AdamWAttrs } from '../../src/backends/kernels/adamw.js';
 import { batchNormTrain } from '../../src/backends/kernels/batch-norm-train.js';
 import { logSoftmaxWithProbs } from '../../src/backends/kernels/log-softmax.js';
 import { adamWOps } from '../../src/engine/optimizer.js';
-import { FusedBatchNormalization } from '../../models/batch-norm.js';
+import { FusedBatchNormalization } from '../../src/models/batch-norm.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number[][];

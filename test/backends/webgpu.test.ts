@@ -4,7 +4,7 @@
 import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, listModels } from '../../models/registry.js';
+import { createModel, listModels } from '../../src/models/registry.js';
 import { initBackend } from '../../src/backends/select.js';
 import { conv2DBackpropFilterWebGpu } from '../../src/backends/kernels/webgpu/conv2d-backprop-filter.js';
 import { transposeWebGpu } from '../../src/backends/kernels/webgpu/transpose.js';

@@ -5,7 +5,7 @@ import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { saveRunModel } from '../../src/engine/trainer.js';
 import { decodeMask } from '../../src/data/decode.js';
 import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
 import { writeMask } from '../../src/data/decode.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';

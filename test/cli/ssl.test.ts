@@ -8,7 +8,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { saveRunModel } from '../../src/engine/trainer.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, listModels } from '../../models/registry.js';
+import { createModel, listModels } from '../../src/models/registry.js';
 import { SoftsegError } from '../../src/errors.js';
 import { crossEntropy, hardLabelObjective } from '../../src/losses/index.js';
 import { SegOptimizer } from '../../src/engine/optimizer.js';

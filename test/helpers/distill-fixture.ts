@@ -3,7 +3,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { saveRunModel } from '../../src/engine/trainer.js';

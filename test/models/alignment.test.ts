@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { useBackend } from '../helpers/backend.js';
 
 /** Centroid (y, x) of the input gradient of output pixel (y, x), class 0, for constant positive kernels. */

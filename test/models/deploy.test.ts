@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
-import { listModels } from '../../models/registry.js';
+import { listModels } from '../../src/models/registry.js';
 import { normalizeImage } from '../../src/augment/normalize.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { openTrainedModel } from '../../src/inference/model-dir.js';

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, listModels } from '../../models/registry.js';
+import { createModel, listModels } from '../../src/models/registry.js';
 import { useBackend } from '../helpers/backend.js';
 
 function stats(v: Float32Array): { std: number; maxAbs: number } {

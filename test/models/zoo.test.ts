@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { SoftsegError } from '../../src/errors.js';
-import { scaleChannels, withoutAux, type SegModel } from '../../models/base.js';
-import { asppRates } from '../../models/deeplabv3.js';
-import { loadModel, loadSegModel, saveModel } from '../../models/io.js';
-import { AtrousConv2D } from '../../models/layers.js';
-import { createModel, listModels, modelInfo, sizeMultiple } from '../../models/registry.js';
+import { scaleChannels, withoutAux, type SegModel } from '../../src/models/base.js';
+import { asppRates } from '../../src/models/deeplabv3.js';
+import { loadModel, loadSegModel, saveModel } from '../../src/models/io.js';
+import { AtrousConv2D } from '../../src/models/layers.js';
+import { createModel, listModels, modelInfo, sizeMultiple } from '../../src/models/registry.js';
 
 before(async () => {
   tf.enableProdMode();

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { initBackend, type BackendInfo } from '../../src/backends/select.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { saveRunModel } from '../../src/engine/trainer.js';

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { initBackend } from '../../src/backends/select.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { saveRunModel } from '../../src/engine/trainer.js';

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/backends/select.js';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { saveRunModel } from '../../src/engine/trainer.js';
 import { openTeacher, type Teacher } from '../../src/teachers/teacher.js';
 import { layersModelToOnnx } from './export-onnx.js';

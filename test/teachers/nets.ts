@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import onnxProto from 'onnx-proto';
-import { saveModel } from '../../models/io.js';
+import { saveModel } from '../../src/models/io.js';
 
 const { onnx } = onnxProto;
 type Dim = number | string;

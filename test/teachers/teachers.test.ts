@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createModel } from '../../models/registry.js';
+import { createModel } from '../../src/models/registry.js';
 import { saveRunModel } from '../../src/engine/trainer.js';
 import { normalizeImage } from '../../src/augment/normalize.js';
 import { SoftsegError } from '../../src/errors.js';

@@ -19,8 +19,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { SoftsegError } from '../src/errors.js';
-import { writeFileAtomic } from '../src/data/fs-util.js';
+import { SoftsegError } from '../errors.js';
+import { writeFileAtomic } from '../data/fs-util.js';
 import { wrapLayersModel, type ResolvedOptions, type SegModel } from './base.js';
 import { convInitializer, depthwiseInitializer } from './init.js';
 import './layers.js'; // registers the custom layers a saved model may name

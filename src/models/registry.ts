@@ -1,7 +1,7 @@
 // The model zoo's registry: names → architectures, plus parameter and multiply-add counts for
 // `softseg models`. Adding a model = one file exporting an Architecture + one line in ARCHITECTURES.
 import * as tf from '@tensorflow/tfjs';
-import { SoftsegError } from '../src/errors.js';
+import { SoftsegError } from '../errors.js';
 import { buildSegModel, resolveOptions, type Architecture, type ModelOptions, type SegModel } from './base.js';
 import { deeplabv3 } from './deeplabv3.js';
 import { mobileUnet } from './mobile-unet.js';

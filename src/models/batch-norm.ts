@@ -6,7 +6,7 @@
 // weights), so a saved model.json loads in plain TensorFlow.js; importing this module registers it under that
 // name, so models loaded here get the fused path too.
 import * as tf from '@tensorflow/tfjs';
-import { batchNormTrain, batchNormTrainAvailable } from '../src/backends/kernels/batch-norm-train.js';
+import { batchNormTrain, batchNormTrainAvailable } from '../backends/kernels/batch-norm-train.js';
 
 type BatchNormArgs = NonNullable<Parameters<typeof tf.layers.batchNormalization>[0]>;
 type Kwargs = Record<string, unknown>;

@@ -2,7 +2,7 @@
 // calls, and a LayerBuilder that names layers deterministically, scales channels by the width
 // multiplier and hands out seeded initializers.
 import * as tf from '@tensorflow/tfjs';
-import { SoftsegError } from '../src/errors.js';
+import { SoftsegError } from '../errors.js';
 import { batchNormalization } from './batch-norm.js';
 import { convInitializer, depthwiseInitializer, biasInitializer, type Initializer } from './init.js';
 import { AtrousConv2D } from './layers.js';

@@ -18,14 +18,14 @@ export function defaultWorkerThreads(): number {
  * the script itself. From source under tsx (.ts): Node 20 workers do not inherit tsx's module hooks, so a
  * bootstrap registers them first.
  */
-export function startModuleWorker(callerUrl: string, name: string): Worker {
+function startModuleWorker(callerUrl: string, name: string): Worker {
   if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, callerUrl));
   const script = new URL(`./${name}.ts`, callerUrl).href;
   return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(script)}); });`, { eval: true });
 }
 
 /** What a worker module sends back: the request's id and either a result or a serialised error. */
-export type WorkerReply<R> = { id: number; result: R } | { id: number; error: SerializedError };
+type WorkerReply<R> = { id: number; result: R } | { id: number; error: SerializedError };
 
 export interface SerializedError {
   message: string;
@@ -34,7 +34,7 @@ export interface SerializedError {
   fields: Record<string, string | undefined>;
 }
 
-export function serializeError(err: unknown): SerializedError {
+function serializeError(err: unknown): SerializedError {
   const e = err instanceof Error ? err : new Error(String(err));
   const f = e as unknown as Record<string, unknown>;
   const fields: Record<string, string | undefined> = {};

@@ -278,7 +278,7 @@ function releaseIdleWorkers(module: ThreadedModule): void {
  * Throws SoftsegError when a wasm backend with another thread count already exists in this process, and a
  * plain Error (with the cause) when this Node cannot run the threaded build.
  */
-export async function installThreadedWasm(threads: number): Promise<void> {
+async function installThreadedWasm(threads: number): Promise<void> {
   if (!Number.isInteger(threads) || threads < 2 || threads > MAX_WASM_THREADS) {
     throw new SoftsegError(`threaded wasm needs 2..${MAX_WASM_THREADS} threads, got ${String(threads)}`);
   }

@@ -12,18 +12,18 @@ import { registerWebGpuKernels } from './kernels/webgpu/index.js';
 import { packageStatus } from './packages.js';
 
 export const WEBGPU_PACKAGE = 'webgpu';
-export const TFJS_WEBGPU_PACKAGE = '@tensorflow/tfjs-backend-webgpu';
+const TFJS_WEBGPU_PACKAGE = '@tensorflow/tfjs-backend-webgpu';
 /** The versions this project is tested with (package.json pins the same). */
-export const WEBGPU_VERSION = '0.6.2';
+const WEBGPU_VERSION = '0.6.2';
 
 export const WEBGPU_INSTALL_HINT = `npm install ${WEBGPU_PACKAGE}@${WEBGPU_VERSION} ${TFJS_WEBGPU_PACKAGE}@4.22.0 (both are optional dependencies of softseg; the first ships Dawn's prebuilt binary)`;
 /** What to do when there is no Vulkan driver. */
-export const VULKAN_DRIVER_HINT =
+const VULKAN_DRIVER_HINT =
   'a GPU needs its driver with Vulkan support (NVIDIA: the proprietary driver; in containers set NVIDIA_DRIVER_CAPABILITIES to include graphics); ' +
   "for a CPU Vulkan driver (tests) run scripts/install-system-deps.sh, which installs Mesa's lavapipe";
 
 /** The limits `softseg info` shows and that bound what the backend can run. */
-export const KEY_LIMITS = [
+const KEY_LIMITS = [
   'maxBufferSize',
   'maxStorageBufferBindingSize',
   'maxComputeWorkgroupStorageSize',
@@ -94,7 +94,7 @@ export function isSoftwareAdapter(info: { vendor?: string; architecture?: string
 }
 
 /** Why libvulkan.so.1 cannot be loaded, or null when it can (Linux only; elsewhere Dawn uses Metal/D3D12). */
-export function vulkanLoaderProblem(): string | null {
+function vulkanLoaderProblem(): string | null {
   if (process.platform !== 'linux') return null;
   try {
     process.dlopen({ exports: {} } as NodeJS.Module, 'libvulkan.so.1');
@@ -248,7 +248,7 @@ const patched = new WeakSet<object>();
 let deviceError: string | undefined;
 
 /** The first uncaptured WebGPU error since the last call (and clears it). */
-export function takeWebGpuError(): string | undefined {
+function takeWebGpuError(): string | undefined {
   const e = deviceError;
   deviceError = undefined;
   return e;

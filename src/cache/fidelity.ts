@@ -36,7 +36,7 @@ export function meanKl(p: ArrayLike<number>, q: ArrayLike<number>, numClasses: n
 }
 
 /** Fraction of pixels where the argmax of a equals the argmax of b (or a given label map). */
-export function argmaxAgreement(exact: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number): number {
+function argmaxAgreement(exact: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number): number {
   const n = exact.length / numClasses;
   let same = 0;
   for (let p = 0; p < n; p++) {

@@ -45,11 +45,11 @@ import { promisify } from 'node:util';
 import { SoftsegError } from '../errors.js';
 import { TailShares, evenTail, fitTailModel, gridSize, type TailModel, type TopK } from './tail-model.js';
 
-export const ENTRY_MAGIC = 'SSCE';
+const ENTRY_MAGIC = 'SSCE';
 export const ENTRY_VERSION = 2;
 /** The id of an unused top-k slot. */
-export const UNUSED_SLOT = 255;
-export const MAX_CLASSES = 255;
+const UNUSED_SLOT = 255;
+const MAX_CLASSES = 255;
 const FIXED_HEADER = 44;
 /** Floats after the names: class maxima, tail base, basis, coefficient offsets and steps. */
 const tailFloats = (C: number, rank: number): number => 2 * C + rank * C + 2 * rank;
@@ -140,7 +140,7 @@ export interface EncodeOptions {
 }
 
 /** The quantised planes of an entry, before compression (or after decompression). */
-export interface EntryPlanes {
+interface EntryPlanes {
   ids: Uint8Array;
   codes: Uint8Array | Uint16Array;
   /** Tail-model coefficient codes, [rank, H·W] (empty at rank 0). */
@@ -171,7 +171,7 @@ function levels(scheme: QuantScheme): number {
 }
 
 /** The code of log-ratio d (≤ 0) under `scheme` over [−range, 0]; the last code is "zero". */
-export function quantize(d: number, scheme: QuantScheme, range: number): number {
+function quantize(d: number, scheme: QuantScheme, range: number): number {
   const zero = levels(scheme) - 1;
   const top = zero - 1;
   if (!(d >= -range)) return d > -range - (range / top) / 2 ? top : zero; // NaN and −∞ → zero
@@ -181,7 +181,7 @@ export function quantize(d: number, scheme: QuantScheme, range: number): number 
 }
 
 /** The log-ratio of each code (−Infinity for the zero code). */
-export function codeLogRatios(scheme: QuantScheme, range: number): Float64Array {
+function codeLogRatios(scheme: QuantScheme, range: number): Float64Array {
   const n = levels(scheme);
   const top = n - 2;
   const out = new Float64Array(n);
@@ -217,7 +217,7 @@ function weightTable(scheme: QuantScheme, range: number, temperature: number): F
  * Pixels need not sum to exactly 1; they are taken as they are (the format stores ratios).
  * One pass over the classes per pixel: its sum, the image's class maxima and the top k (insertion).
  */
-export function quantizePlanes(
+function quantizePlanes(
   probs: Float32Array, width: number, height: number, numClasses: number, k: number, scheme: QuantScheme, range: number,
   tail: TailOptions = {},
 ): EntryPlanes & { tail: TailModel; classMax: Float32Array } {
@@ -673,7 +673,6 @@ const nativeCrc = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).crc
 export function crc32(data: Uint8Array): number {
   return nativeCrc ? nativeCrc(data) >>> 0 : crc32Js(data);
 }
-export { crc32Js as _crc32Js };
 
 function hex8(v: number): string {
   return v.toString(16).padStart(8, '0');

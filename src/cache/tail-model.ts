@@ -32,7 +32,7 @@ export interface TailModel {
 
 export const DEFAULT_TAIL_KL_TARGET = 2.5e-4;
 export const DEFAULT_MAX_TAIL_RANK = 6;
-export const DEFAULT_TAIL_GRID = 2;
+const DEFAULT_TAIL_GRID = 2;
 /** Log-probabilities below ln p_1 − LOG_FLOOR are clamped there (zeros would be −∞). */
 const LOG_FLOOR = 40;
 
@@ -84,7 +84,7 @@ function tailPrior(probs: Float32Array, C: number, pixels: Int32Array, top: TopK
  * the per-pixel normaliser of a log-probability vector drops out): their mean and components by decreasing
  * variance (orthogonal iteration, then Rayleigh–Ritz on the m-dimensional subspace).
  */
-export function principalComponents(x: Float64Array, s: number, C: number, m: number): { mean: Float64Array; components: Float64Array[] } {
+function principalComponents(x: Float64Array, s: number, C: number, m: number): { mean: Float64Array; components: Float64Array[] } {
   const centred = new Float64Array(x.length);
   const mean = new Float64Array(C);
   for (let i = 0; i < s; i++) {
@@ -158,7 +158,7 @@ export function principalComponents(x: Float64Array, s: number, C: number, m: nu
 }
 
 /** Eigen-decomposition of a small symmetric matrix (cyclic Jacobi): values, and vectors as columns. */
-export function symmetricEigen(matrix: Float64Array, m: number): { values: Float64Array; vectors: Float64Array } {
+function symmetricEigen(matrix: Float64Array, m: number): { values: Float64Array; vectors: Float64Array } {
   const a = Float64Array.from(matrix);
   const v = new Float64Array(m * m);
   for (let i = 0; i < m; i++) v[i * m + i] = 1;

@@ -23,7 +23,7 @@ export interface DemoOptions {
   onLine?: (line: string) => void;
 }
 
-export interface DemoRow {
+interface DemoRow {
   name: string;
   run: string;
   model: string;

@@ -24,7 +24,7 @@ export interface AugmentationConfig {
   blur?: number;
 }
 
-export const AUGMENTATION_KEYS = ['scale', 'flip', 'brightness', 'contrast', 'saturation', 'grayscale', 'blur'] as const;
+const AUGMENTATION_KEYS = ['scale', 'flip', 'brightness', 'contrast', 'saturation', 'grayscale', 'blur'] as const;
 
 /** Loader augmentation options (without crop): false = none at all (deterministic centre crop / pad). */
 export type Augmentation = Omit<AugmentOptions, 'crop' | 'normalize' | 'ignoreIndex'> | false;

@@ -10,7 +10,7 @@ import { SoftsegError } from '../errors.js';
 import { CHECKPOINTS_DIR, latestCheckpoint } from '../engine/checkpoint.js';
 
 /** What a softseg run writes into its folder (and nothing else may be cleared by --overwrite). */
-export const RUN_ENTRIES = ['model', 'best', CHECKPOINTS_DIR, 'metrics.jsonl', 'config.json', 'ema-teacher'] as const;
+const RUN_ENTRIES = ['model', 'best', CHECKPOINTS_DIR, 'metrics.jsonl', 'config.json', 'ema-teacher'] as const;
 
 export interface RunDirOptions {
   resume: boolean;

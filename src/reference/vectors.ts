@@ -13,7 +13,7 @@ import { hardLabelObjective, kdObjective, smoothedLabelObjective, type HeadOutpu
 import * as pairwise from '../losses/pairwise.js';
 import { evaluateMetricsCase } from '../metrics/reference-case.js';
 
-export interface VectorTensor {
+interface VectorTensor {
   shape: number[];
   dtype: 'float' | 'int' | 'bool';
   data: number[];

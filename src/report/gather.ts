@@ -35,7 +35,7 @@ export interface GatherOptions {
 }
 
 /** Scores of one run's model on the report's validation set. */
-export interface RunEvaluation {
+interface RunEvaluation {
   mIoUD: number;
   mIoUI: number;
   ECED: number | null;
@@ -81,7 +81,7 @@ export interface RunData {
   notes: string[];
 }
 
-export interface SampleData {
+interface SampleData {
   id: string;
   width: number;
   height: number;
@@ -89,7 +89,7 @@ export interface SampleData {
   groundTruth: string;
 }
 
-export interface TeacherColumn {
+interface TeacherColumn {
   label: string;
   dir: string;
   /** The runs whose softseg.json name this teacher. */
@@ -213,7 +213,7 @@ export function uniqueRunNames(dirs: string[]): string[] {
 }
 
 /** The teacher a student's softseg.json names: a path string, or an object with a path-like field. */
-export function teacherReference(meta: Record<string, unknown> | null): string | null {
+function teacherReference(meta: Record<string, unknown> | null): string | null {
   const t = meta?.teacher;
   if (typeof t === 'string' && t) return t;
   if (t && typeof t === 'object') {

@@ -16,10 +16,8 @@ import { SoftsegError } from '../errors.js';
 import { gatherReport, type GatherOptions } from './gather.js';
 import { renderReport } from './render.js';
 
-export { gatherReport, readMetricsLog, spreadIndices, teacherReference, uniqueRunNames } from './gather.js';
-export type { GatherOptions, ReportData, RunData, RunEvaluation, SampleData, TeacherColumn } from './gather.js';
-export { renderReport, RUN_COLORS } from './render.js';
-export type { RenderOptions } from './render.js';
+export { gatherReport, readMetricsLog, spreadIndices, uniqueRunNames } from './gather.js';
+export { renderReport } from './render.js';
 export { esc } from './format.js';
 
 export interface ReportOptions extends GatherOptions {

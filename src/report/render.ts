@@ -8,7 +8,7 @@ import type { ReportData, RunData } from './gather.js';
 import { confusionHeatmap, groupedBarChart, lineChart, lineLegend, type LineSeries } from './svg.js';
 
 /** Colours of the runs (curves, bars), in order. */
-export const RUN_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+const RUN_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 /** Colours of the loss components when a single run is shown. */
 const PART_COLORS = ['#222222', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
 const DASHES = [undefined, '6 3', '2 3', '8 3 2 3'];

@@ -19,7 +19,7 @@ export interface LineSeries {
 }
 
 /** About `count` round tick values covering [min, max]. */
-export function niceTicks(min: number, max: number, count = 5): number[] {
+function niceTicks(min: number, max: number, count = 5): number[] {
   if (!Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
   if (max === min) {
     const pad = Math.abs(max) > 0 ? Math.abs(max) * 0.1 : 1;

@@ -11,18 +11,18 @@ import type { TeacherBackend, TeacherMetadata, TeacherOptions } from './teacher.
 import { metadataFromJson, resolveLayout } from './metadata.js';
 
 /** The parts of onnxruntime-node's API softseg uses (1.x). */
-export interface OrtTensor {
+interface OrtTensor {
   readonly dims: readonly number[];
   readonly type: string;
   readonly data: unknown;
 }
-export interface OrtValueMetadata {
+interface OrtValueMetadata {
   readonly name: string;
   readonly isTensor: boolean;
   readonly type?: string;
   readonly shape?: readonly (number | string)[];
 }
-export interface OrtSession {
+interface OrtSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   readonly inputMetadata?: readonly OrtValueMetadata[];
@@ -40,7 +40,7 @@ export interface OrtModule {
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
 }
 
-export const ONNXRUNTIME_PACKAGE = 'onnxruntime-node';
+const ONNXRUNTIME_PACKAGE = 'onnxruntime-node';
 export const ONNXRUNTIME_INSTALL_HINT =
   'npm install onnxruntime-node (its install script downloads CUDA files; set ONNXRUNTIME_NODE_INSTALL=skip to skip that download ' +
   'and use the CPU build it ships, e.g. ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node)';

@@ -19,7 +19,7 @@ import { crop, padInto, resizeBilinear, softmaxInPlace, softmaxInto } from './op
 import { applyTta, formatTta, isIdentityTta, resolveTta, type ResolvedTta, type TtaOptions } from './tta.js';
 
 export type TeacherKind = 'tfjs' | 'onnx';
-export type TeacherFormat = 'softseg' | 'layers-model' | 'graph-model' | 'onnx';
+type TeacherFormat = 'softseg' | 'layers-model' | 'graph-model' | 'onnx';
 export type TensorLayout = 'nchw' | 'nhwc';
 export type TeacherOutputs = 'logits' | 'probabilities';
 
@@ -284,7 +284,7 @@ function checkImage(img: TeacherImage, i: number): void {
 }
 
 /** Builds the generic teacher over a format-specific backend: resolves and checks the configuration. */
-export async function teacherFromBackend(source: string, backend: TeacherBackend, o: TeacherOptions): Promise<Teacher> {
+async function teacherFromBackend(source: string, backend: TeacherBackend, o: TeacherOptions): Promise<Teacher> {
   try {
     const meta = backend.metadata;
     const file = backend.file;

@@ -95,7 +95,7 @@ export function ttaViews(tta: ResolvedTta): TtaView[] {
 }
 
 /** The size of an h×w image scaled by `scale` (rounded, at least 1 pixel). */
-export function scaledSize(h: number, w: number, scale: number): [number, number] {
+function scaledSize(h: number, w: number, scale: number): [number, number] {
   return [Math.max(1, Math.round(h * scale)), Math.max(1, Math.round(w * scale))];
 }
 

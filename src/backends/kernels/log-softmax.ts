@@ -6,8 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { WasmBackendLike } from './wasm-util.js';
 
-export const LOG_SOFTMAX = 'SoftsegLogSoftmax';
-export const LOG_SOFTMAX_GRAD = 'SoftsegLogSoftmaxGrad';
+const LOG_SOFTMAX = 'SoftsegLogSoftmax';
+const LOG_SOFTMAX_GRAD = 'SoftsegLogSoftmaxGrad';
 
 type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown };
 
@@ -112,7 +112,7 @@ tf.registerGradient({
 });
 
 /** Whether the current backend has the fused log-softmax. */
-export function fusedLogSoftmaxAvailable(): boolean {
+function fusedLogSoftmaxAvailable(): boolean {
   const backend = tf.getBackend();
   return tf.getKernel(LOG_SOFTMAX, backend) !== undefined && tf.getKernel(LOG_SOFTMAX_GRAD, backend) !== undefined;
 }

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 const shipped = new Map<string, tf.KernelConfig | undefined>();
 const key = (kernelName: string, backendName: string): string => `${backendName}_${kernelName}`;
 
-export function rememberShipped(kernelName: string, backendName: string, config: tf.KernelConfig | undefined): void {
+function rememberShipped(kernelName: string, backendName: string, config: tf.KernelConfig | undefined): void {
   const k = key(kernelName, backendName);
   if (!shipped.has(k)) shipped.set(k, config);
 }
@@ -20,9 +20,6 @@ export function replaceKernels(configs: readonly tf.KernelConfig[]): void {
   }
 }
 
-export function hasShippedRecord(kernelName: string, backendName: string): boolean {
-  return shipped.has(key(kernelName, backendName));
-}
 
 /** Runs a kernel's setup function against its backend when that backend already exists: the engine only
  * sets up kernels registered before the backend was initialised, and ours may have replaced them by then. */

@@ -123,7 +123,7 @@ export function flipFilter(backend: WasmBackendLike, filter: TensorInfo): Tensor
   return out;
 }
 
-export function pair(v: number | [number, number] | undefined, dflt = 1): [number, number] {
+function pair(v: number | [number, number] | undefined, dflt = 1): [number, number] {
   if (v === undefined || v === null) return [dflt, dflt];
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }

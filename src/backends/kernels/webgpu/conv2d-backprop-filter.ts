@@ -12,7 +12,7 @@ import { callShipped } from '../shipped.js';
 import type { WebGpuBackendLike } from './program.js';
 
 /** Below this many output positions (N·Ho·Wo) the shipped kernel is used. */
-export const MIN_POSITIONS = 256;
+const MIN_POSITIONS = 256;
 
 interface Attrs {
   strides: number | [number, number];

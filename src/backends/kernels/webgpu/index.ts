@@ -8,7 +8,7 @@ import { conv2DBackpropFilterWebGpu } from './conv2d-backprop-filter.js';
 import { reduceWebGpuKernels } from './reduce.js';
 import { transposeWebGpu } from './transpose.js';
 
-export const webGpuKernels: readonly tf.KernelConfig[] = [
+const webGpuKernels: readonly tf.KernelConfig[] = [
   // Work-arounds for tfjs-backend-webgpu 4.22's int32 transpose shaders (they do not compile).
   transposeWebGpu,
   ...reduceWebGpuKernels,
@@ -27,6 +27,3 @@ export function registerWebGpuKernels(): void {
   registered = true;
 }
 
-export function webGpuKernelsRegistered(): boolean {
-  return registered;
-}

@@ -1,5 +1,5 @@
-// Debian's python3 with python3-torch for the PyTorch benchmarks (bench:torch, bench:parity): installed with
-// apt-get when missing (bench-only; users and tests never need it).
+// Debian's python3 with python3-torch for the PyTorch benchmarks (bench:torch, bench:parity): installed by
+// scripts/install-system-deps.sh --torch (bench-only; users and tests never need it).
 import { existsSync } from 'node:fs';
 import { run } from './common.js';
 
@@ -13,24 +13,12 @@ export async function hasTorch(py: string): Promise<string | null> {
   return r.code === 0 ? r.stdout.trim() : null;
 }
 
-/** Makes `import torch` work in Debian's python3, installing python3-torch with apt-get when missing. */
+/**
+ * The torch version of Debian's python3, or an error saying how to install it: the benchmarks never install
+ * system packages themselves (`scripts/install-system-deps.sh --torch` does).
+ */
 export async function ensureTorch(py: string): Promise<string> {
   const have = await hasTorch(py);
   if (have) return have;
-  process.stderr.write(`bench:torch: ${py} cannot import torch; installing Debian's python3-torch (bench-only):\n`);
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new Error('python3-torch is missing and this is not root: run `sudo apt-get install -y python3-torch`, then re-run');
-  }
-  for (const args of [['update'], ['install', '-y', 'python3-torch']]) {
-    process.stderr.write(`bench:torch: $ apt-get ${args.join(' ')}\n`);
-    const r = await run('apt-get', args, { echoStderr: true, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    const tail = r.stdout.trim().split('\n').slice(-3).join('\n');
-    if (tail) process.stderr.write(`${tail}\n`);
-    if (r.code !== 0) throw new Error(`apt-get ${args.join(' ')} failed with exit code ${r.code}`);
-  }
-  const now = await hasTorch(py);
-  if (!now) throw new Error(`python3-torch installed, but ${py} still cannot import torch`);
-  process.stderr.write(`bench:torch: torch ${now} installed\n`);
-  return now;
+  throw new Error(`${py} cannot import torch: run scripts/install-system-deps.sh --torch (Debian's python3-torch; as root), then re-run`);
 }
-

@@ -2,7 +2,7 @@
 //   npm run bench:torch [-- --json --backend auto|wasm|… --models unet,unet-lite,mobile-unet --sizes 64,128
 //                           --batch 8 --torch-threads 2 --omp-passive --steps N --threads N]
 // Runs the same architectures and training step in PyTorch (CPU, bench/torch_models.py, Debian's
-// python3-torch — installed here with apt-get when missing; a bench-only helper, never needed by
+// python3-torch — installed by scripts/install-system-deps.sh --torch; a bench-only helper, never needed by
 // users or tests) and softseg's engine bench in the same run, row by row (softseg row, then the
 // PyTorch row, each in a fresh process so peak RSS is per row), and prints softseg ÷ PyTorch for
 // training and inference images/s and peak RSS, with the targets marked PASS/MISS.

@@ -5,6 +5,8 @@
 #   WebGPU backend's tests (test/backends/webgpu*.test.ts). Dawn (the `webgpu` npm package) refuses Mesa
 #   older than 23 ("Vulkan shaderUniform*ArrayDynamicIndexing required"), so on Debian bookworm (Mesa 22.3) both
 #   come from bookworm-backports, whose apt source is added when missing.
+# With --torch, also Debian's `python3-torch` for the PyTorch benchmarks (bench:torch, bench:parity; no test
+# needs it), which check for it and point here instead of installing it themselves.
 # Idempotent: what is already there is left alone and nothing is downloaded. `.ci/run` calls it before
 # `npm test`; `npm test` itself never installs anything (tests whose dependency is missing skip, saying why,
 # or fail when CI=true — see test/helpers/system-deps.ts).
@@ -19,6 +21,18 @@ LDCONFIG=$(command -v ldconfig || echo /sbin/ldconfig)
 
 missing=
 vulkan_missing=
+torch_missing=
+case "${1:-}" in
+  '') ;;
+  --torch)
+    if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then
+      echo "python3-torch: $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') (already installed)"
+    else
+      torch_missing=" python3-torch"
+    fi
+    ;;
+  *) echo "usage: scripts/install-system-deps.sh [--torch]" >&2; exit 2 ;;
+esac
 if [ -n "${CHROMIUM_PATH:-}" ]; then
   if [ -x "$CHROMIUM_PATH" ]; then
     echo "chromium: $CHROMIUM_PATH (CHROMIUM_PATH)"
@@ -52,10 +66,10 @@ else
   vulkan_missing="$vulkan_missing mesa-vulkan-drivers"
 fi
 
-[ -z "$missing$vulkan_missing" ] && exit 0
+[ -z "$missing$vulkan_missing$torch_missing" ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "missing:$missing$vulkan_missing; apt-get is not available: install them with your system's package manager (or set CHROMIUM_PATH)" >&2
+  echo "missing:$missing$vulkan_missing$torch_missing; apt-get is not available: install them with your system's package manager (or set CHROMIUM_PATH)" >&2
   exit 1
 fi
 if [ "$(id -u)" = 0 ]; then
@@ -63,7 +77,7 @@ if [ "$(id -u)" = 0 ]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
   SUDO=sudo
 else
-  echo "missing:$missing$vulkan_missing; installing needs root: run this script as root" >&2
+  echo "missing:$missing$vulkan_missing$torch_missing; installing needs root: run this script as root" >&2
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -107,4 +121,12 @@ if [ -n "$vulkan_missing" ]; then
   mesa_version=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers)
   dpkg --compare-versions "$mesa_version" ge "$MESA_MIN" || { echo "apt-get installed mesa-vulkan-drivers $mesa_version, older than Dawn needs (Mesa >= $MESA_MIN)" >&2; exit 1; }
 fi
-echo "installed:$missing$vulkan_missing"
+if [ -n "$torch_missing" ]; then
+  echo "installing with apt-get:$torch_missing"
+  if ! $SUDO apt-get install -y python3-torch; then
+    echo "apt-get could not install python3-torch" >&2
+    exit 1
+  fi
+  /usr/bin/python3 -c 'import torch' || { echo "apt-get finished but /usr/bin/python3 cannot import torch" >&2; exit 1; }
+fi
+echo "installed:$missing$vulkan_missing$torch_missing"

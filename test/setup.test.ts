@@ -29,9 +29,9 @@ test('npm commands in the checkout print no warning about the project\'s npm con
   assert.equal(existsSync(join(repoRoot, '.npmrc')), false, 'no .npmrc: onnxruntime-node\'s download is skipped by ONNXRUNTIME_NODE_INSTALL where it matters');
 });
 
-test('npm test installs nothing: no test or npm script runs apt-get or the system-deps script', async () => {
+test('npm test installs nothing: no test, benchmark or npm script runs apt-get or the system-deps script', async () => {
   const offenders: string[] = [];
-  for (const f of await filesUnder(join(repoRoot, 'test'))) {
+  for (const f of [...await filesUnder(join(repoRoot, 'test')), ...await filesUnder(join(repoRoot, 'bench'))]) {
     if (f === join(repoRoot, 'test/setup.test.ts')) continue;
     const text = await readFile(f, 'utf8');
     if (/apt-get|ensure-chromium|(exec|spawn)[^\n]*install-system-deps/.test(text)) offenders.push(relative(repoRoot, f));

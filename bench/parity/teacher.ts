@@ -4,7 +4,7 @@
 // files in sorted file-name order for the PyTorch twin (bench/parity/twin.py --teacher-probs DIR).
 //   node --import tsx bench/parity/teacher.ts --data DIR --out DIR [--model unet-lite --steps 1200]
 import { existsSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../../src/backends/select.js';
@@ -62,7 +62,6 @@ export async function prepareTeacher(out: string, data: { train: string; unlabel
     try {
       // no teacher given to TeacherLabels: a miss (there should be none) is an error, not a silent relabel
       const labels = new TeacherLabels(openCache(cache), teacher.fingerprint, null, o.classes, { temperature: 1, noTeacher: true });
-      const { mkdir } = await import('node:fs/promises');
       await mkdir(probs, { recursive: true });
       const train = await exportProbs(labels, join(data.train, 'images'), join(probs, 'train.f32'));
       const unlabeled = await exportProbs(labels, join(data.unlabeled, 'images'), join(probs, 'unlabeled.f32'));

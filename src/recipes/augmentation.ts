@@ -48,8 +48,6 @@ export function resolveAugmentation(c: AugmentationConfig): Augmentation {
   const scale = parseScale(c.scale);
   const overridden = AUGMENTATION_KEYS.some((k) => c[k] !== undefined && c[k] !== null);
   if (presetName === 'none' && !overridden) return false;
-  const presetBlur = p.blur ? { p: p.blur.p, sigma: [p.blur.sigma[0], p.blur.sigma[1]] as [number, number] } : false;
-  const blurP = c.blur ?? (presetBlur ? presetBlur.p : 0);
   return {
     scale: scale !== undefined ? scale : p.scale ? [p.scale[0], p.scale[1]] : false,
     flip: c.flip ?? p.flip ?? 0,
@@ -57,8 +55,14 @@ export function resolveAugmentation(c: AugmentationConfig): Augmentation {
     contrast: c.contrast ?? p.contrast ?? 0,
     saturation: c.saturation ?? p.saturation ?? 0,
     grayscale: c.grayscale ?? p.grayscale ?? 0,
-    blur: blurP > 0 ? { p: blurP, sigma: presetBlur ? presetBlur.sigma : [0.1, 2] } : false,
+    blur: resolveBlur(p.blur, c.blur),
   };
+}
+
+/** A blur setting from a preset's and a given probability: the given one wins; σ from the preset, else 0.1–2 px. */
+export function resolveBlur(preset: AugmentOptions['blur'] | undefined, given: number | undefined): { p: number; sigma: [number, number] } | false {
+  const p = given ?? (preset ? preset.p : 0);
+  return p > 0 ? { p, sigma: preset ? [preset.sigma[0], preset.sigma[1]] : [0.1, 2] } : false;
 }
 
 /**

@@ -30,7 +30,7 @@ import type { Objective, TensorBatch } from '../engine/step.js';
 import type { TeacherPreprocessingConfig } from './distill.js';
 import { checkOptions, defaultsOf } from './options.js';
 import { SSL_OPTIONS } from './recipe-options.js';
-import { resolveAugmentation, type AugmentationConfig } from './augmentation.js';
+import { resolveAugmentation, resolveBlur, type AugmentationConfig } from './augmentation.js';
 import { checkTrainCombinations, lossWeights, supervisedObjective, type TrainConfig } from './supervised.js';
 import { concatBatches, launchTraining, loaderSource, openCachedTeacher, openRecipeData, openUnlabeledPool, skipDuringRun, type TeacherWithLabels, type RecipeEnv } from './run.js';
 
@@ -217,14 +217,12 @@ export function unlabeledViews(c: Pick<SslConfig, 'strongAug' | 'strongBrightnes
   const geometry = resolveAugmentation(c) || { scale: false as const, flip: 0 };
   const scale: [number, number] | false = geometry.scale ? [geometry.scale[0], geometry.scale[1]] : false;
   const p = AUGMENT_PRESETS[c.strongAug] as PhotometricOptions;
-  const presetBlur = p.blur ? { p: p.blur.p, sigma: [p.blur.sigma[0], p.blur.sigma[1]] as [number, number] } : null;
-  const blurP = c.strongBlur ?? presetBlur?.p ?? 0;
   const strongView: PhotometricOptions = {
     brightness: c.strongBrightness ?? p.brightness ?? 0,
     contrast: c.strongContrast ?? p.contrast ?? 0,
     saturation: c.strongSaturation ?? p.saturation ?? 0,
     grayscale: c.strongGrayscale ?? p.grayscale ?? 0,
-    blur: blurP > 0 ? { p: blurP, sigma: presetBlur ? presetBlur.sigma : [0.1, 2] } : false,
+    blur: resolveBlur(p.blur, c.strongBlur),
   };
   return { augment: { scale, flip: geometry.flip ?? 0 }, strongView };
 }
@@ -350,7 +348,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
     const sslMeta = {
       pseudo: config.pseudo, confidenceThreshold: threshold, teacherClasses: config.teacherClasses, classThreshold: config.classThreshold,
       unlabeledWeight: config.unlabeledWeight, unlabeledWarmup: config.unlabeledWarmup, unlabeledRatio: config.unlabeledRatio,
-      strongAug: config.strongAug, strongView: unlabeledViews(config).strongView, cutmix: config.cutmix, unlabeled: config.unlabeled.map((d) => resolve(d)),
+      strongAug: config.strongAug, strongView: views.strongView, cutmix: config.cutmix, unlabeled: config.unlabeled.map((d) => resolve(d)),
     };
     const hooks: TrainingHook[] = [guard];
     const launched = await launchTraining({

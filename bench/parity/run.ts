@@ -1,7 +1,7 @@
 // npm run bench:parity [-- --quick --seeds 0,1 --steps N --size 64|96 --rows ce,ce+jml,kd,ssl --sides plain,mirror
-//                          --teacher-steps N --out DIR]
+//                          --teacher-steps N --model mobile-unet|unet-lite|unet --out DIR]
 // softseg against its PyTorch twin (bench/parity/twin.py, Debian's python3-torch) on the parity data set
-// (bench/parity/data.ts): each row trains a mobile-unet student on both sides with equal steps and seeds and
+// (bench/parity/data.ts): each row trains a student (mobile-unet unless --model) on both sides with equal steps and seeds and
 // prints val mIoU^D, mIoU^I, ECE^D and the train-set mIoU^D side by side, mean over seeds.
 // Rows: ce and ce+jml (`softseg train --loss …`); kd (`softseg distill` with the unlabeled images: JML-KD, 4
 // labeled + 4 unlabeled per batch); ssl (`softseg ssl` with the fixed teacher: soft pseudo-labels on a strong view
@@ -36,6 +36,7 @@ const teacherSteps = Number(args['teacher-steps'] ?? (quick ? 1200 : 2500));
 const unlabeledCount = Number(args.unlabeled ?? 1000);
 const sides = list(args.sides, ['plain', 'mirror']);
 const out = args.out ?? join(ROOT, '.softseg-tmp', 'parity');
+const student = args.model ?? 'mobile-unet';
 
 interface Scores { val: { mIoUD: number; mIoUI: number; ECED: number }; train: { mIoUD: number } }
 
@@ -58,9 +59,9 @@ function softsegCommand(row: string, t: ParityTeacher | null, data: Data): strin
 }
 
 async function softsegRow(row: string, seed: number, data: Data, teacher: ParityTeacher | null): Promise<Scores> {
-  const runDir = join(out, 'runs', `softseg-${row}-${size}-${steps}-s${seed}-${Date.now()}`);
+  const runDir = join(out, 'runs', `softseg-${student}-${row}-${size}-${steps}-s${seed}-${Date.now()}`);
   const bin = join(ROOT, 'bin', 'run.js');
-  const t = await run(process.execPath, [bin, ...softsegCommand(row, teacher, data), '--data', data.train, '--val', data.val, '--model', 'mobile-unet', '--steps', String(steps), '--seed', String(seed), '--out', runDir, '--eval-every', String(steps), '--backend', 'wasm', '--json']);
+  const t = await run(process.execPath, [bin, ...softsegCommand(row, teacher, data), '--data', data.train, '--val', data.val, '--model', student, '--steps', String(steps), '--seed', String(seed), '--out', runDir, '--eval-every', String(steps), '--backend', 'wasm', '--json']);
   if (t.code !== 0) throw new Error(`softseg ${row} failed: ${t.stderr.trim().split('\n').pop()}`);
   const metrics = JSON.parse(t.stdout).finalMetrics as Record<string, number>;
   const e = await run(process.execPath, [bin, 'eval', '--model', runDir, '--data', data.train, '--backend', 'wasm', '--json']);
@@ -71,7 +72,7 @@ async function softsegRow(row: string, seed: number, data: Data, teacher: Parity
 }
 
 async function twinRow(side: string, row: string, seed: number, data: Data, teacher: ParityTeacher | null): Promise<Scores> {
-  const a = [join(HERE, 'twin.py'), 'train', '--data', data.train, '--val', data.val, '--side', side, '--steps', String(steps), '--seed', String(seed), '--threads', '1'];
+  const a = [join(HERE, 'twin.py'), 'train', '--data', data.train, '--val', data.val, '--model', student, '--side', side, '--steps', String(steps), '--seed', String(seed), '--threads', '1'];
   if (row === 'kd' || row === 'ssl') a.push('--recipe', row === 'kd' ? 'distill' : 'ssl', '--teacher-probs', teacher!.probs, '--unlabeled', data.unlabeled);
   else a.push('--loss', row);
   // both sides augment as softseg's default does (scale 0.75–1.25, flip); plain: AdamW() defaults (decay 1e-2 on
@@ -91,7 +92,7 @@ const torchVersion = await ensureTorch(py);
 await mkdir(out, { recursive: true });
 const data = await ensureData();
 const teacher = rows.some((r) => r === 'kd' || r === 'ssl') ? await prepareTeacher(join(out, `teacher-${size}-u${unlabeledCount}-${teacherSteps}`), data, { model: 'unet-lite', steps: teacherSteps, classes: 11 }) : null;
-process.stderr.write(`parity: mobile-unet, ${size}², ${steps} steps, batch 8, seeds ${seeds.join(',')}, rows ${rows.join(', ')}; torch ${torchVersion}, 1 thread\n`);
+process.stderr.write(`parity: ${student}, ${size}², ${steps} steps, batch 8, seeds ${seeds.join(',')}, rows ${rows.join(', ')}; torch ${torchVersion}, 1 thread\n`);
 if (teacher) process.stderr.write(`parity: teacher unet-lite (${teacherSteps} steps) val mIoU ${teacher.val.mIoUD.toFixed(1)}, mIoU^I ${teacher.val.mIoUI.toFixed(1)}, ECE ${teacher.val.ECED.toFixed(2)}\n`);
 const lines: string[][] = [];
 const json: Record<string, unknown>[] = [];

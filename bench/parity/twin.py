@@ -123,6 +123,40 @@ class MobileUNet(nn.Module):
         return self.up(self.head(self.blocks(self.stem(x))))
 
 
+class UNet(nn.Module):
+    """src/models/unet.ts: per stage two conv3x3+BN+ReLU (2x2 max-pool between stages), per level bilinear x2 up,
+    concat [up, skip], one conv3x3+BN+ReLU; 1x1 classifier. unet: 32-64-128-256, unet-lite: 16-32-64-128."""
+
+    def __init__(self, num_classes, stages, tf_pad=True, legacy_up=True):
+        super().__init__()
+        self.names = []
+        self.enc = nn.ModuleList()
+        cin = 3
+        for i, c in enumerate(stages, 1):
+            a, b = ConvBnRelu(cin, c, 3, tf_pad=tf_pad), ConvBnRelu(c, c, 3, tf_pad=tf_pad)
+            self.names += [(f"enc{i}_a", a), (f"enc{i}_b", b)]
+            self.enc.append(nn.Sequential(a, b))
+            cin = c
+        self.dec = nn.ModuleList()
+        for i in range(len(stages) - 2, -1, -1):  # decoder levels from the deepest
+            d = ConvBnRelu(stages[i + 1] + stages[i], stages[i], 3, tf_pad=tf_pad)
+            self.names.append((f"dec{i + 1}", d))
+            self.dec.append(d)
+        self.up = Up(2, legacy_up)
+        self.head = nn.Conv2d(stages[0], num_classes, 1, bias=True)
+
+    def forward(self, x):
+        skips = []
+        for i, stage in enumerate(self.enc):
+            if i > 0:
+                x = F.max_pool2d(x, 2, 2)
+            x = stage(x)
+            skips.append(x)
+        for j, d in enumerate(self.dec):
+            x = d(torch.cat([self.up(x), skips[len(skips) - 2 - j]], 1))
+        return self.head(x)
+
+
 def create_model(name, num_classes, side, pad=None, up=None):
     """pad: 'tf' | 'sym', up: 'legacy' | 'half'; None = the side's choice."""
     mirror = side == "mirror"
@@ -130,6 +164,8 @@ def create_model(name, num_classes, side, pad=None, up=None):
     legacy = (up or ("legacy" if mirror else "half")) == "legacy"
     if name == "mobile-unet":
         return MobileUNet(num_classes, tf_pad=tf_pad, legacy_up=legacy)
+    if name in ("unet", "unet-lite"):
+        return UNet(num_classes, [32, 64, 128, 256] if name == "unet" else [16, 32, 64, 128], tf_pad=tf_pad, legacy_up=legacy)
     raise SystemExit(f"twin: no model {name}")
 
 
@@ -596,6 +632,62 @@ def train(a):
             "lossLast": float(np.mean(losses[-50:])), "seconds": time.time() - start, "threads": torch.get_num_threads()}
 
 
+def train_replay(a):
+    """Trains the mirror model from softseg's initial weights on the batches softseg's loader produced
+    (bench/parity/replay.ts), with the same objective, AdamW groups and schedule; prints the loss in softseg's
+    10-step windows beside softseg's own and returns the val/train metrics."""
+    import os
+    import time
+    d = a.replay
+    meta = json.load(open(os.path.join(d, "meta.json")))
+    n, (h, w), c, steps = meta["n"], meta["size"], a.classes, meta["steps"]
+    if a.steps and a.steps < steps:
+        steps = a.steps
+    torch.manual_seed(a.seed)
+    x_train, y_train = load_split(a.data)
+    x_val, y_val = load_split(a.val)
+    model = create_model(a.model, c, "mirror", a.pad, a.up)
+    load_softseg_weights(model, json.load(open(os.path.join(d, "init.json"))))
+    opt = make_optimizer(model, "mirror", meta["lr"], meta["weightDecay"])
+    images = np.memmap(os.path.join(d, "images.f32"), np.float32, "r").reshape(-1, n, h, w, 3)
+    masks = np.memmap(os.path.join(d, "masks.u8"), np.uint8, "r").reshape(-1, n, h, w)
+    teacher = keep = None
+    if meta["recipe"] != "train":
+        teacher = np.memmap(os.path.join(d, "teacher.f32"), np.float32, "r").reshape(-1, n, h, w, meta["classes"])
+        keep = np.memmap(os.path.join(d, "keep.u8"), np.uint8, "r").reshape(-1, n, h, w)
+    start = time.time()
+    window, windows = [], []
+    model.train()
+    for step in range(steps):
+        x = torch.from_numpy(np.array(images[step])).permute(0, 3, 1, 2).contiguous()
+        y = torch.from_numpy(np.array(masks[step], np.int64))
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, meta["lr"], meta["steps"], meta["warmupSteps"])
+        opt.zero_grad(set_to_none=True)
+        logits = model(x)
+        if meta["recipe"] == "train":
+            loss = objective(meta["loss"], logits, y)
+        else:
+            p = torch.from_numpy(np.array(teacher[step])).permute(0, 3, 1, 2).contiguous()
+            k = torch.from_numpy(np.array(keep[step], np.float32))
+            loss = kd_objective(logits, y, p, k) if meta["recipe"] == "distill" else objective("ce+jml", logits, y) + teacher_terms(logits, p, k)
+        loss.backward()
+        opt.step()
+        window.append(loss.item())
+        if (step + 1) % 10 == 0:
+            windows.append([step + 1, float(np.mean(window))])
+            window = []
+    theirs = dict((s, l) for s, l in json.load(open(os.path.join(d, "softseg-losses.json"))))
+    print("step   softseg   twin      rel (10-step mean loss)", file=sys.stderr)
+    for s, l in windows:
+        if s in theirs and (s <= 50 or s % 100 == 0):
+            print(f"{s:5d}  {theirs[s]:.5f}  {l:.5f}  {abs(theirs[s] - l) / abs(l):.1e}", file=sys.stderr)
+    val = evaluate(model, x_val, y_val, c)
+    tr = evaluate(model, x_train, y_train, c)
+    return {"side": "replay", "recipe": meta["recipe"], "seed": meta["seed"], "steps": steps, "val": val, "train": tr, "losses": windows,
+            "seconds": time.time() - start, "threads": torch.get_num_threads()}
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -631,6 +723,7 @@ def main():
     pt.add_argument("--jitter", default="none", help="brightness,contrast,saturation or none")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--threads", type=int, default=1)
+    pt.add_argument("--replay", default=None, help="folder from bench/parity/replay.ts: train on softseg's own initial weights and batches")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.cmd == "check":
@@ -639,7 +732,7 @@ def main():
         a.init = "torch"
     global NEAREST
     NEAREST = "nearest-exact" if (a.mask_resize or ("exact" if a.side == "mirror" else "nearest")) == "exact" else "nearest"
-    print("@@TWIN " + json.dumps(train(a)), flush=True)
+    print("@@TWIN " + json.dumps(train_replay(a) if a.replay else train(a)), flush=True)
     return 0
 
 

@@ -68,6 +68,8 @@ export interface RecipeEnv {
   onEvent?: (e: TrainingEvent) => void;
   onWarning?: (w: string) => void;
   signal?: AbortSignal;
+  /** Wraps every batch source the run builds (to observe or record what it trains on, e.g. bench/parity/replay.ts). */
+  tapSource?: (source: BatchSource) => BatchSource;
 }
 
 /** With --skip-bad, what the loader reports for a file that fails to read during the run (after validation passed it). */
@@ -140,7 +142,8 @@ export async function launchTraining(args: {
       ...args.extraMetadata,
     };
     const result = await train({
-      runDir: config.out, model, objective: args.objective, makeSource: args.makeSource,
+      runDir: config.out, model, objective: args.objective,
+      makeSource: env.tapSource ? (startStep) => env.tapSource!(args.makeSource(startStep)) : args.makeSource,
       optimizer: { kind: config.optimizer, lr: config.lr, weightDecay: config.weightDecay },
       steps, warmupSteps: config.warmupSteps, accumulate: config.accumulate,
       checkpointEvery: config.checkpointEvery, evalEvery: val ? config.evalEvery ?? Math.max(1, Math.floor(steps / 5)) : undefined,

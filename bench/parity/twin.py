@@ -333,6 +333,77 @@ def check(path):
     return 0
 
 
+def lockstep(path):
+    """Loads what lockstep.ts wrote (a checkpoint's weights, BN statistics and AdamW moments), computes the
+    gradients on the batch of that step and runs the same steps on the recorded batches; prints the differences."""
+    import os
+    d = json.load(open(path))
+    meta = json.load(open(os.path.join(d["replay"], "meta.json")))
+    n, (h, w), c = meta["n"], meta["size"], d["classes"]
+    model = create_model(d["model"], c, "mirror")
+    load_softseg_weights(model, d["initial"])
+    pm = param_map(model)
+    opt = make_optimizer(model, "mirror", d["lr"], d["weightDecay"])
+    t = float(d["adam"]["iter"][0])
+    for name, p in pm.items():
+        if isinstance(p, nn.Parameter) and f"{name}/m" in d["adam"]:
+            m = tf_to_torch(name, d["adam"][f"{name}/m"], d["initial"][name]["shape"])
+            v = tf_to_torch(name, d["adam"][f"{name}/v"], d["initial"][name]["shape"])
+            opt.state[p] = {"step": torch.tensor(t), "exp_avg": m, "exp_avg_sq": v}
+    rd = d["replay"]
+    images = np.memmap(os.path.join(rd, "images.f32"), np.float32, "r").reshape(-1, n, h, w, 3)
+    masks = np.memmap(os.path.join(rd, "masks.u8"), np.uint8, "r").reshape(-1, n, h, w)
+    if d["recipe"] != "train":
+        teacher = np.memmap(os.path.join(rd, "teacher.f32"), np.float32, "r").reshape(-1, n, h, w, meta["classes"])
+        keep = np.memmap(os.path.join(rd, "keep.u8"), np.uint8, "r").reshape(-1, n, h, w)
+
+    def batch(i):
+        x = torch.from_numpy(np.array(images[i])).permute(0, 3, 1, 2).contiguous()
+        y = torch.from_numpy(np.array(masks[i], np.int64))
+        if d["recipe"] == "train":
+            return x, y, None, None
+        return x, y, torch.from_numpy(np.array(teacher[i])).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(np.array(keep[i], np.float32))
+
+    def loss_of(logits, y, p, k):
+        if d["recipe"] == "distill":
+            return kd_objective(logits, y, p, k)
+        if d["recipe"] == "ssl":
+            return objective("ce+jml", logits, y) + teacher_terms(logits, p, k)
+        return objective(d["loss"], logits, y)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    model.zero_grad()
+    x, y, p, k = batch(d["start"])
+    loss0 = loss_of(model(x), y, p, k)
+    loss0.backward()
+    print(f"{d['checkpoint']} (step {d['start']}): loss softseg {d['loss0']:.6f} twin {loss0.item():.6f} rel {abs(d['loss0'] - loss0.item()) / abs(loss0.item()):.1e}")
+    worst = sorted(((rel(g, torch_to_tf(name, pm[name].grad).detach().numpy()), name) for name, g in d["grad0"].items()), reverse=True)
+    print("gradient at the checkpoint, max |Δ|/max|g| per variable (worst 5):")
+    for r, name in worst[:5]:
+        print(f"  {name:32s} {r:.2e}")
+    model.load_state_dict(state)
+    losses = []
+    for j in range(d["steps"]):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(d["start"] + j, d["lr"], d["totalSteps"], d["warmupSteps"])
+        opt.zero_grad(set_to_none=True)
+        x, y, p, k = batch(d["start"] + j)
+        loss = loss_of(model(x), y, p, k)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    for j, (a, b) in enumerate(zip(d["losses"], losses)):
+        if j < 5 or j == len(losses) - 1 or (j + 1) % 10 == 0:
+            print(f"  step {d['start'] + j}: softseg {a:.6f} twin {b:.6f} rel {abs(a - b) / abs(b):.1e}")
+    worst = sorted(((rel(wt["data"], torch_to_tf(name, pm[name]).detach().numpy()), name) for name, wt in d["final"].items()), reverse=True)
+    moved = sorted(((rel(np.asarray(wt["data"]) - np.asarray(d["initial"][name]["data"]), torch_to_tf(name, pm[name]).detach().numpy().ravel() - np.asarray(d["initial"][name]["data"])), name) for name, wt in d["final"].items()), reverse=True)
+    print(f"after {d['steps']} step(s): weights max |Δ|/max|w| (worst 3): " + ", ".join(f"{nm} {r:.1e}" for r, nm in worst[:3]))
+    print("  and of the update (w_after - w_checkpoint), worst 5:")
+    for r, name in moved[:5]:
+        print(f"  {name:32s} {r:.2e}")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- init, data, train
 
 
@@ -648,6 +719,11 @@ def train_replay(a):
     x_val, y_val = load_split(a.val)
     model = create_model(a.model, c, "mirror", a.pad, a.up)
     load_softseg_weights(model, json.load(open(os.path.join(d, "init.json"))))
+    if a.perturb > 0:  # chaos probe: the same run from weights moved by a float32 rounding's size
+        gen = torch.Generator().manual_seed(a.seed)
+        with torch.no_grad():
+            for prm in model.parameters():
+                prm.mul_(1 + a.perturb * torch.randn(prm.shape, generator=gen))
     opt = make_optimizer(model, "mirror", meta["lr"], meta["weightDecay"])
     images = np.memmap(os.path.join(d, "images.f32"), np.float32, "r").reshape(-1, n, h, w, 3)
     masks = np.memmap(os.path.join(d, "masks.u8"), np.uint8, "r").reshape(-1, n, h, w)
@@ -684,7 +760,7 @@ def train_replay(a):
             print(f"{s:5d}  {theirs[s]:.5f}  {l:.5f}  {abs(theirs[s] - l) / abs(l):.1e}", file=sys.stderr)
     val = evaluate(model, x_val, y_val, c)
     tr = evaluate(model, x_train, y_train, c)
-    return {"side": "replay", "recipe": meta["recipe"], "seed": meta["seed"], "steps": steps, "val": val, "train": tr, "losses": windows,
+    return {"side": "replay", "perturb": a.perturb, "recipe": meta["recipe"], "seed": meta["seed"], "steps": steps, "val": val, "train": tr, "losses": windows,
             "seconds": time.time() - start, "threads": torch.get_num_threads()}
 
 
@@ -694,6 +770,9 @@ def main():
     pc = sub.add_parser("check")
     pc.add_argument("file")
     pc.add_argument("--threads", type=int, default=1)
+    pl = sub.add_parser("lockstep")
+    pl.add_argument("file")
+    pl.add_argument("--threads", type=int, default=1)
     pt = sub.add_parser("train")
     pt.add_argument("--data", required=True)
     pt.add_argument("--val", required=True)
@@ -724,10 +803,14 @@ def main():
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--threads", type=int, default=1)
     pt.add_argument("--replay", default=None, help="folder from bench/parity/replay.ts: train on softseg's own initial weights and batches")
+    pt.add_argument("--perturb", type=float, default=0.0,
+                    help="with --replay: multiply every initial weight by 1 + PERTURB * N(0,1) (torch seed --seed): how far float rounding alone moves a run")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.cmd == "check":
         return check(a.file)
+    if a.cmd == "lockstep":
+        return lockstep(a.file)
     if a.init is None:
         a.init = "torch"
     global NEAREST

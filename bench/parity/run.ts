@@ -1,4 +1,4 @@
-// npm run bench:parity [-- --quick --seeds 0,1 --steps N --size 64|96 --rows ce,ce+jml,kd,ssl --sides plain,mirror
+// npm run bench:parity [-- --quick --seeds 0,1 --steps N --size 64|96 --rows ce,ce+jml,kd,ssl --sides plain,mirror,replay
 //                          --teacher-steps N --model mobile-unet|unet-lite|unet --out DIR]
 // softseg against its PyTorch twin (bench/parity/twin.py, Debian's python3-torch) on the parity data set
 // (bench/parity/data.ts): each row trains a student (mobile-unet unless --model) on both sides with equal steps and seeds and
@@ -14,9 +14,13 @@
 //   mirror    every choice softseg makes, in PyTorch (finds implementation differences): symmetric padding,
 //             legacy bilinear upsampling, torch's initialisers, AdamW decay 1e-4 on kernels only, the same
 //             augmentation and schedule.
+//   replay    the mirror model and step trained from softseg's own initial weights on exactly the batches softseg
+//             trained on (recorded by replay.ts, which then runs the softseg side: the same library call as the CLI,
+//             with identical results): a paired comparison of the training step alone, data and sampling shared.
+//             The recordings (~0.4 GB per 1000 steps at 64², 1.8 GB with teacher probabilities) are deleted after use.
 // PyTorch runs with 1 thread (on a loaded 2-core machine 2 OpenMP threads run ~25× slower per op).
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { list, parseArgs, parseMarked, run, table } from '../common.js';
@@ -58,12 +62,32 @@ function softsegCommand(row: string, t: ParityTeacher | null, data: Data): strin
   return ['train', '--loss', row];
 }
 
+const replaying = sides.includes('replay');
+const recording = (row: string, seed: number) => join(out, 'replay', `${student}-${row}-${size}-${steps}-s${seed}`);
+
+/** The softseg side through replay.ts (for the replay side): the same recipe call as the CLI, recording its batches. */
+async function recordedRun(row: string, seed: number, data: Data, teacher: ParityTeacher | null): Promise<{ runDir: string; metrics: Record<string, number> }> {
+  const rec = recording(row, seed);
+  const a = [join(HERE, 'replay.ts'), '--data', data.train, '--val', data.val, '--model', student, '--steps', String(steps), '--seed', String(seed), '--out', rec];
+  if (row === 'kd' || row === 'ssl') a.push('--recipe', row === 'kd' ? 'distill' : 'ssl', '--teacher', teacher!.dir, '--cache', teacher!.cache, '--unlabeled', join(data.unlabeled, 'images'));
+  else a.push('--recipe', 'train', '--loss', row);
+  const r = await run(process.execPath, ['--import', 'tsx', ...a]);
+  const done = parseMarked<{ val: Record<string, number> }>(r.stdout, '@@REPLAY ');
+  if (r.code !== 0 || !done) throw new Error(`softseg ${row} (recorded) failed: ${r.stderr.trim().split('\n').pop()}`);
+  return { runDir: join(rec, 'run'), metrics: done.val };
+}
+
 async function softsegRow(row: string, seed: number, data: Data, teacher: ParityTeacher | null): Promise<Scores> {
-  const runDir = join(out, 'runs', `softseg-${student}-${row}-${size}-${steps}-s${seed}-${Date.now()}`);
+  let runDir = join(out, 'runs', `softseg-${student}-${row}-${size}-${steps}-s${seed}-${Date.now()}`);
   const bin = join(ROOT, 'bin', 'run.js');
-  const t = await run(process.execPath, [bin, ...softsegCommand(row, teacher, data), '--data', data.train, '--val', data.val, '--model', student, '--steps', String(steps), '--seed', String(seed), '--out', runDir, '--eval-every', String(steps), '--backend', 'wasm', '--json']);
-  if (t.code !== 0) throw new Error(`softseg ${row} failed: ${t.stderr.trim().split('\n').pop()}`);
-  const metrics = JSON.parse(t.stdout).finalMetrics as Record<string, number>;
+  let metrics: Record<string, number>;
+  if (replaying) {
+    ({ runDir, metrics } = await recordedRun(row, seed, data, teacher));
+  } else {
+    const t = await run(process.execPath, [bin, ...softsegCommand(row, teacher, data), '--data', data.train, '--val', data.val, '--model', student, '--steps', String(steps), '--seed', String(seed), '--out', runDir, '--eval-every', String(steps), '--backend', 'wasm', '--json']);
+    if (t.code !== 0) throw new Error(`softseg ${row} failed: ${t.stderr.trim().split('\n').pop()}`);
+    metrics = JSON.parse(t.stdout).finalMetrics as Record<string, number>;
+  }
   const e = await run(process.execPath, [bin, 'eval', '--model', runDir, '--data', data.train, '--backend', 'wasm', '--json']);
   if (e.code !== 0) throw new Error(`softseg eval failed: ${e.stderr.trim().split('\n').pop()}`);
   const tr = JSON.parse(e.stdout) as Record<string, number> & { metrics?: Record<string, number> };
@@ -72,6 +96,12 @@ async function softsegRow(row: string, seed: number, data: Data, teacher: Parity
 }
 
 async function twinRow(side: string, row: string, seed: number, data: Data, teacher: ParityTeacher | null): Promise<Scores> {
+  if (side === 'replay') {
+    const r = await run(py, [join(HERE, 'twin.py'), 'train', '--replay', recording(row, seed), '--data', data.train, '--val', data.val, '--model', student, '--threads', '1']);
+    const scores = parseMarked<Scores>(r.stdout, '@@TWIN ');
+    if (r.code !== 0 || !scores) throw new Error(`twin replay ${row} failed: ${r.stderr.trim().split('\n').pop()}`);
+    return scores;
+  }
   const a = [join(HERE, 'twin.py'), 'train', '--data', data.train, '--val', data.val, '--model', student, '--side', side, '--steps', String(steps), '--seed', String(seed), '--threads', '1'];
   if (row === 'kd' || row === 'ssl') a.push('--recipe', row === 'kd' ? 'distill' : 'ssl', '--teacher-probs', teacher!.probs, '--unlabeled', data.unlabeled);
   else a.push('--loss', row);
@@ -102,6 +132,7 @@ for (const loss of rows) {
   for (const seed of seeds) {
     bySide.softseg!.push(await softsegRow(loss, seed, data, teacher));
     for (const side of sides) bySide[side]!.push(await twinRow(side, loss, seed, data, teacher));
+    if (replaying) for (const f of ['images.f32', 'teacher.f32', 'masks.u8', 'keep.u8']) await rm(join(recording(loss, seed), f), { force: true });
   }
   const ref = mean(bySide.softseg!.map((s) => s.val.mIoUD));
   for (const [side, scores] of Object.entries(bySide)) {

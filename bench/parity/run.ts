@@ -18,6 +18,8 @@
 //             trained on (recorded by replay.ts, which then runs the softseg side: the same library call as the CLI,
 //             with identical results): a paired comparison of the training step alone, data and sampling shared.
 //             The recordings (~0.4 GB per 1000 steps at 64², 1.8 GB with teacher probabilities) are deleted after use.
+//   perturbed replay from initial weights × (1 + 1e-7·N(0,1)): how far float rounding alone moves a run (the noise
+//             floor any implementation difference has to be measured against).
 // PyTorch runs with 1 thread (on a loaded 2-core machine 2 OpenMP threads run ~25× slower per op).
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -62,7 +64,7 @@ function softsegCommand(row: string, t: ParityTeacher | null, data: Data): strin
   return ['train', '--loss', row];
 }
 
-const replaying = sides.includes('replay');
+const replaying = sides.includes('replay') || sides.includes('perturbed');
 const recording = (row: string, seed: number) => join(out, 'replay', `${student}-${row}-${size}-${steps}-s${seed}`);
 
 /** The softseg side through replay.ts (for the replay side): the same recipe call as the CLI, recording its batches. */
@@ -96,8 +98,9 @@ async function softsegRow(row: string, seed: number, data: Data, teacher: Parity
 }
 
 async function twinRow(side: string, row: string, seed: number, data: Data, teacher: ParityTeacher | null): Promise<Scores> {
-  if (side === 'replay') {
-    const r = await run(py, [join(HERE, 'twin.py'), 'train', '--replay', recording(row, seed), '--data', data.train, '--val', data.val, '--model', student, '--threads', '1']);
+  if (side === 'replay' || side === 'perturbed') {
+    const perturb = side === 'perturbed' ? ['--perturb', '1e-7', '--seed', String(seed)] : [];
+    const r = await run(py, [join(HERE, 'twin.py'), 'train', '--replay', recording(row, seed), '--data', data.train, '--val', data.val, '--model', student, '--threads', '1', ...perturb]);
     const scores = parseMarked<Scores>(r.stdout, '@@TWIN ');
     if (r.code !== 0 || !scores) throw new Error(`twin replay ${row} failed: ${r.stderr.trim().split('\n').pop()}`);
     return scores;
@@ -116,6 +119,20 @@ async function twinRow(side: string, row: string, seed: number, data: Data, teac
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const variance = (xs: number[]) => xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1);
+
+/**
+ * softseg's mean minus the side's, ± its standard error (paired per seed for replay, which shares data and init;
+ * unpaired otherwise). One run's val mIoU on this set moves by several points from float rounding alone (see
+ * bench/README.md: the twin against itself, initial weights × (1 + 1e-7·N(0,1))), so only the standard error says
+ * whether a difference is more than noise.
+ */
+function difference(ours: number[], theirs: number[], paired: boolean): string {
+  const d = mean(ours) - mean(theirs);
+  if (ours.length < 2) return d.toFixed(1);
+  const se = paired ? Math.sqrt(variance(ours.map((v, i) => v - theirs[i]!)) / ours.length) : Math.sqrt(variance(ours) / ours.length + variance(theirs) / theirs.length);
+  return `${d >= 0 ? '+' : ''}${d.toFixed(1)} ± ${se.toFixed(1)}`;
+}
 
 const py = python();
 const torchVersion = await ensureTorch(py);
@@ -134,13 +151,14 @@ for (const loss of rows) {
     for (const side of sides) bySide[side]!.push(await twinRow(side, loss, seed, data, teacher));
     if (replaying) for (const f of ['images.f32', 'teacher.f32', 'masks.u8', 'keep.u8']) await rm(join(recording(loss, seed), f), { force: true });
   }
-  const ref = mean(bySide.softseg!.map((s) => s.val.mIoUD));
+  const ours = bySide.softseg!.map((s) => s.val.mIoUD);
   for (const [side, scores] of Object.entries(bySide)) {
-    const m = mean(scores.map((s) => s.val.mIoUD));
-    lines.push([loss, side, m.toFixed(1), scores.map((s) => s.val.mIoUD.toFixed(1)).join(' / '), mean(scores.map((s) => s.val.mIoUI)).toFixed(1),
-      mean(scores.map((s) => s.val.ECED)).toFixed(2), mean(scores.map((s) => s.train.mIoUD)).toFixed(1), side === 'softseg' ? '' : (ref - m).toFixed(1)]);
+    const theirs = scores.map((s) => s.val.mIoUD);
+    const m = mean(theirs);
+    lines.push([loss, side, m.toFixed(1), theirs.map((v) => v.toFixed(1)).join(' / '), mean(scores.map((s) => s.val.mIoUI)).toFixed(1),
+      mean(scores.map((s) => s.val.ECED)).toFixed(2), mean(scores.map((s) => s.train.mIoUD)).toFixed(1), side === 'softseg' ? '' : difference(ours, theirs, side === 'replay' || side === 'perturbed')]);
     json.push({ loss, side, scores });
   }
 }
-console.log(table(['row', 'side', 'val mIoU', 'per seed', 'mIoU^I', 'ECE^D', 'train mIoU', 'softseg − side'], lines));
+console.log(table(['row', 'side', 'val mIoU', 'per seed', 'mIoU^I', 'ECE^D', 'train mIoU', 'softseg − side (± s.e.)'], lines));
 if ('json' in args) console.log(JSON.stringify(json));

@@ -12,10 +12,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { WasmBackendLike } from './wasm-util.js';
 
-const BATCH_NORM_TRAIN = 'SoftsegBatchNormTrain';
-const BATCH_NORM_TRAIN_GRAD = 'SoftsegBatchNormTrainGrad';
+export const BATCH_NORM_TRAIN = 'SoftsegBatchNormTrain';
+export const BATCH_NORM_TRAIN_GRAD = 'SoftsegBatchNormTrainGrad';
 
-interface BatchNormTrainAttrs {
+export interface BatchNormTrainAttrs {
   epsilon: number;
   /** Momentum of the moving averages (forward kernel, when movingMean and movingVariance are given). */
   momentum?: number;

@@ -4,11 +4,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { replaceKernels } from '../shipped.js';
 import { adamWWebGpu } from './adamw.js';
+import { batchNormTrainWebGpuKernels } from './batch-norm-train.js';
 import { conv2DBackpropFilterWebGpu } from './conv2d-backprop-filter.js';
 import { reduceWebGpuKernels } from './reduce.js';
 import { transposeWebGpu } from './transpose.js';
 
-const webGpuKernels: readonly tf.KernelConfig[] = [
+export const webGpuKernels: readonly tf.KernelConfig[] = [
   // Work-arounds for tfjs-backend-webgpu 4.22's int32 transpose shaders (they do not compile).
   transposeWebGpu,
   ...reduceWebGpuKernels,
@@ -16,6 +17,8 @@ const webGpuKernels: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterWebGpu,
   // Fewer dispatches: the optimizer's update of a variable in one shader (three outputs).
   adamWWebGpu,
+  // Training-mode batch norm and its gradient (the zoo's batch-norm layer uses them where registered).
+  ...batchNormTrainWebGpuKernels,
 ];
 
 let registered = false;

@@ -1,5 +1,5 @@
 // The zoo's batch-norm layer: TF.js's BatchNormalization with a fused training path. In training mode on a
-// backend that has the project's SoftsegBatchNormTrain kernel (wasm), the batch statistics, the normalisation
+// backend that has the project's SoftsegBatchNormTrain kernel (wasm, webgpu), the batch statistics, the normalisation
 // and their gradient are one kernel each way instead of ~10 ops forward and ~20 backward; everywhere else
 // (inference, other backends, other axes) it is the stock layer. The moving averages are updated with the same
 // arithmetic as the stock layer. It serialises under the stock class name 'BatchNormalization' (same config, same

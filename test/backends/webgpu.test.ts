@@ -1,6 +1,6 @@
 // The webgpu backend for real, on whatever adapter Dawn finds (on CI: Mesa's lavapipe, a CPU Vulkan driver —
 // slow, so shapes are small): the reference vectors, the project kernels (int32 work-arounds, the filter gradient, AdamW,
-// batch norm), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
+// batch norm, JDT loss statistics), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
 import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -11,6 +11,7 @@ import { transposeWebGpu } from '../../src/backends/kernels/webgpu/transpose.js'
 import { hardLabelObjective } from '../../src/losses/index.js';
 import { ADAMW } from '../../src/backends/kernels/adamw.js';
 import { batchNormTrain } from '../../src/backends/kernels/batch-norm-train.js';
+import { jdtStatsKernels } from '../../src/backends/kernels/jdt-stats.js';
 import { adamWOps, SegOptimizer } from '../../src/engine/optimizer.js';
 import { TrainStep, type TensorBatch } from '../../src/engine/step.js';
 import { checkAllVectors } from '../helpers/backend.js';
@@ -204,6 +205,58 @@ describe('webgpu backend', () => {
       // Scale floor 0.1: with one row dx is 0 up to the cpu backend's rounding of terms of size γ·dy/√ε ≈ 60 that cancel.
       assert.ok(d <= 1e-4 * Math.max(s, 0.1), `${JSON.stringify(c)} ${part}: max difference ${d} vs scale ${s}`);
     }));
+  });
+
+  test('the project SoftsegJdtStats and its gradient agree with the cpu kernels: hard/soft labels, keep mask, ignore index', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    // [N, P, C]: one chunk; several chunks with a partial last one (P = 1000).
+    const shapes: Array<[number, number, number]> = [[2, 35, 4], [3, 1000, 11]];
+    const variants = [{ hard: true, keep: false, ignoreIndex: 255 }, { hard: true, keep: true, ignoreIndex: null }, { hard: false, keep: false, ignoreIndex: null }, { hard: false, keep: true, ignoreIndex: null }];
+    const results: Record<string, Float32Array[][]> = { cpu: [], webgpu: [] };
+    // The cpu oracle: the project's cpu kernels, registered for this test only (the other tests' cpu runs use plain ops).
+    const cpuKernels = jdtStatsKernels.filter((k) => k.backendName === 'cpu');
+    for (const k of cpuKernels) tf.registerKernel(k);
+    t.after(() => { for (const k of cpuKernels) tf.unregisterKernel(k.kernelName, 'cpu'); });
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      await initBackend({ backend });
+      for (const [n, p, c] of shapes) {
+        for (const v of variants) {
+          const before = tf.memory().numTensors;
+          const out = tf.tidy(() => {
+            const prob = tf.softmax(tf.randomNormal([n, p, c], 0, 2, 'float32', 1));
+            // Hard: ids beyond the classes (clamped) and the ignore index; soft: a distribution, with pixels equal to prob
+            // (d = 0, the gradient's third case).
+            const label = v.hard
+              ? tf.where(tf.equal(tf.randomUniform([n, p], 0, 9, 'int32', 3), 0), tf.scalar(255, 'int32'), tf.randomUniform([n, p], -1, c + 1, 'int32', 2))
+              : tf.where(tf.greater(tf.randomUniform([n, p, 1], 0, 1, 'float32', 4), 0.8), prob, tf.softmax(tf.randomNormal([n, p, c], 0, 2, 'float32', 5)));
+            const inputs: tf.NamedTensorMap = { prob, label };
+            if (v.keep) inputs.keep = tf.cast(tf.greater(tf.randomUniform([n, p], 0, 1, 'float32', 6), 0.3), 'float32');
+            const attrs = { hard: v.hard, ignoreIndex: v.ignoreIndex } as unknown as tf.NamedAttrMap;
+            const stats = tf.engine().runKernel('SoftsegJdtStats', inputs, attrs) as tf.Tensor;
+            const dy = tf.randomNormal([6, n, c], 0, 1, 'float32', 7);
+            return [stats, tf.engine().runKernel('SoftsegJdtStatsGrad', { ...inputs, dy }, attrs) as tf.Tensor];
+          });
+          results[backend]!.push(await Promise.all(out.map((e) => e.data() as Promise<Float32Array>)));
+          tf.dispose(out);
+          assert.equal(tf.memory().numTensors, before, `${backend}: tensors leaked`);
+        }
+      }
+    }
+    let i = 0;
+    for (const shape of shapes) {
+      for (const v of variants) {
+        ['stats', 'dprob'].forEach((part, k) => {
+          const expected = results.cpu![i]![k]!, got = results.webgpu![i]![k]!;
+          let d = 0, s = 0;
+          for (let j = 0; j < expected.length; j++) {
+            d = Math.max(d, Math.abs(expected[j]! - got[j]!));
+            s = Math.max(s, Math.abs(expected[j]!));
+          }
+          assert.ok(d <= 1e-5 * s, `${shape} ${JSON.stringify(v)} ${part}: max difference ${d} vs scale ${s}`);
+        });
+        i++;
+      }
+    }
   });
 
   test('synchronous reads of GPU data fail with a message saying to read asynchronously; async reads work', async (t) => {

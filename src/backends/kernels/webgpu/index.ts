@@ -6,6 +6,7 @@ import { replaceKernels } from '../shipped.js';
 import { adamWWebGpu } from './adamw.js';
 import { batchNormTrainWebGpuKernels } from './batch-norm-train.js';
 import { conv2DBackpropFilterWebGpu } from './conv2d-backprop-filter.js';
+import { jdtStatsWebGpuKernels } from './jdt-stats.js';
 import { reduceWebGpuKernels } from './reduce.js';
 import { transposeWebGpu } from './transpose.js';
 
@@ -19,6 +20,8 @@ export const webGpuKernels: readonly tf.KernelConfig[] = [
   adamWWebGpu,
   // Training-mode batch norm and its gradient (the zoo's batch-norm layer uses them where registered).
   ...batchNormTrainWebGpuKernels,
+  // The JDT loss statistics and their gradient (the losses use them where registered).
+  ...jdtStatsWebGpuKernels,
 ];
 
 let registered = false;

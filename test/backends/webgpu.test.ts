@@ -1,6 +1,6 @@
 // The webgpu backend for real, on whatever adapter Dawn finds (on CI: Mesa's lavapipe, a CPU Vulkan driver —
 // slow, so shapes are small): the reference vectors, the project kernels (int32 work-arounds, the filter gradient, AdamW,
-// batch norm, JDT loss statistics), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
+// batch norm, JDT loss statistics, log-softmax), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
 import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -12,6 +12,7 @@ import { hardLabelObjective } from '../../src/losses/index.js';
 import { ADAMW } from '../../src/backends/kernels/adamw.js';
 import { batchNormTrain } from '../../src/backends/kernels/batch-norm-train.js';
 import { jdtStatsKernels } from '../../src/backends/kernels/jdt-stats.js';
+import { logSoftmaxWithProbs } from '../../src/backends/kernels/log-softmax.js';
 import { adamWOps, SegOptimizer } from '../../src/engine/optimizer.js';
 import { TrainStep, type TensorBatch } from '../../src/engine/step.js';
 import { checkAllVectors } from '../helpers/backend.js';
@@ -257,6 +258,45 @@ describe('webgpu backend', () => {
         i++;
       }
     }
+  });
+
+  test('the project SoftsegLogSoftmax (log-probabilities, probabilities) and its gradient agree with tf.logSoftmax + tf.exp on cpu', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    // Rows above the backend's CPU hand-off size; scale 40 gives rows with one dominant class (probabilities 0).
+    const cases: Array<[number[], number]> = [[[2, 20, 20, 11], 1], [[2, 20, 20, 11], 40], [[300, 130], 1], [[4096, 1], 1]];
+    const results: Record<string, Float32Array[][]> = { cpu: [], webgpu: [] };
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      await initBackend({ backend });
+      for (const [shape, scale] of cases) {
+        const before = tf.memory().numTensors;
+        const out = tf.tidy(() => {
+          const z = tf.randomNormal(shape, 0, scale, 'float32', 1);
+          const [w1, w2] = [tf.randomNormal(shape, 0, 1, 'float32', 2), tf.randomNormal(shape, 0, 1, 'float32', 3)];
+          // webgpu: the fused kernel; cpu: the plain ops (logSoftmaxWithProbs's fallback).
+          const parts = (zz: tf.Tensor): tf.Tensor[] => {
+            const { logp, prob } = logSoftmaxWithProbs(zz);
+            return [logp, prob, tf.add(tf.sum(tf.mul(logp, w1)), tf.sum(tf.mul(prob, w2)))];
+          };
+          const [logp, prob] = parts(z);
+          const grads = [0, 1, 2].map((k) => tf.grad((zz: tf.Tensor) => (k === 2 ? parts(zz)[2]! : tf.sum(tf.mul(parts(zz)[k]!, k === 0 ? w1 : w2))) as tf.Scalar)(z));
+          return [logp!, prob!, ...grads];
+        });
+        results[backend]!.push(await Promise.all(out.map((e) => e.data() as Promise<Float32Array>)));
+        tf.dispose(out);
+        assert.equal(tf.memory().numTensors, before, `${backend} ${shape}: tensors leaked`);
+      }
+    }
+    const parts = ['logp', 'prob', 'gradient through logp', 'gradient through prob', 'gradient through both'];
+    cases.forEach((c, i) => parts.forEach((part, k) => {
+      const expected = results.cpu![i]![k]!, got = results.webgpu![i]![k]!;
+      let d = 0, s = 0;
+      for (let j = 0; j < expected.length; j++) {
+        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
+        s = Math.max(s, Math.abs(expected[j]!));
+      }
+      // Scale floor 1e-3: with one class the probabilities are 1 and every gradient is 0 up to rounding.
+      assert.ok(d <= 1e-5 * Math.max(s, 1e-3), `${JSON.stringify(c)} ${part}: max difference ${d} vs scale ${s}`);
+    }));
   });
 
   test('synchronous reads of GPU data fail with a message saying to read asynchronously; async reads work', async (t) => {

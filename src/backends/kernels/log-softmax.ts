@@ -6,8 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { WasmBackendLike } from './wasm-util.js';
 
-const LOG_SOFTMAX = 'SoftsegLogSoftmax';
-const LOG_SOFTMAX_GRAD = 'SoftsegLogSoftmaxGrad';
+export const LOG_SOFTMAX = 'SoftsegLogSoftmax';
+export const LOG_SOFTMAX_GRAD = 'SoftsegLogSoftmaxGrad';
 
 type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown };
 
@@ -119,7 +119,7 @@ function fusedLogSoftmaxAvailable(): boolean {
 
 /**
  * log softmax(z) over the last axis and softmax(z) = exp(log softmax(z)), differentiable through both. One fused
- * kernel each way where available (wasm); elsewhere tf.logSoftmax and tf.exp.
+ * kernel each way where available (wasm, webgpu); elsewhere tf.logSoftmax and tf.exp.
  */
 export function logSoftmaxWithProbs<T extends tf.Tensor>(logits: T): { logp: T; prob: T } {
   if (logits.dtype === 'float32' && logits.rank >= 1 && fusedLogSoftmaxAvailable()) {

@@ -7,6 +7,7 @@ import { adamWWebGpu } from './adamw.js';
 import { batchNormTrainWebGpuKernels } from './batch-norm-train.js';
 import { conv2DBackpropFilterWebGpu } from './conv2d-backprop-filter.js';
 import { jdtStatsWebGpuKernels } from './jdt-stats.js';
+import { logSoftmaxWebGpuKernels } from './log-softmax.js';
 import { reduceWebGpuKernels } from './reduce.js';
 import { transposeWebGpu } from './transpose.js';
 
@@ -22,6 +23,8 @@ export const webGpuKernels: readonly tf.KernelConfig[] = [
   ...batchNormTrainWebGpuKernels,
   // The JDT loss statistics and their gradient (the losses use them where registered).
   ...jdtStatsWebGpuKernels,
+  // Log-softmax with the probabilities, and its gradient (the hard-label objective shares them between CE and JDT).
+  ...logSoftmaxWebGpuKernels,
 ];
 
 let registered = false;

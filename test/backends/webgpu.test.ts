@@ -1,6 +1,6 @@
 // The webgpu backend for real, on whatever adapter Dawn finds (on CI: Mesa's lavapipe, a CPU Vulkan driver —
 // slow, so shapes are small): the reference vectors, the project kernels (int32 work-arounds, the filter gradient, AdamW,
-// batch norm, JDT loss statistics, log-softmax), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
+// depthwise gradients, batch norm, JDT loss statistics, log-softmax), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
 import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -130,6 +130,78 @@ describe('webgpu backend', () => {
         results[backend]!.push((await dw.data()) as Float32Array);
         assert.equal(tf.memory().numTensors, before + 1, `${backend}: intermediate tensors left behind`);
         tf.dispose([x, dy, dw]);
+      }
+    }
+    cases.forEach((c, i) => {
+      const expected = results.cpu![i]!, got = results.webgpu![i]!;
+      let d = 0, s = 0;
+      for (let j = 0; j < expected.length; j++) {
+        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
+        s = Math.max(s, Math.abs(expected[j]!));
+      }
+      assert.ok(d <= 1e-5 * s, `${JSON.stringify(c)}: max difference ${d} vs scale ${s}`);
+    });
+  });
+
+  test('the project DepthwiseConv2dNativeBackpropFilter (a two-level reduction) agrees with the cpu backend: strides, paddings, multipliers', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    // [x shape, filter shape [kh, kw, C, M], stride, pad]
+    const cases: Array<[[number, number, number, number], [number, number, number, number], number, 'same' | 'valid' | number]> = [
+      [[2, 20, 20, 8], [3, 3, 8, 1], 1, 'same'],
+      [[2, 33, 31, 5], [3, 3, 5, 1], 2, 'same'],
+      [[3, 12, 14, 4], [3, 3, 4, 2], 1, 'valid'],
+      [[1, 30, 26, 3], [5, 3, 3, 1], 2, 'valid'],
+      [[2, 18, 18, 6], [3, 3, 6, 1], 1, 1],
+      [[1, 2, 2, 3], [3, 3, 3, 1], 1, 'same'],
+    ];
+    const results: Record<string, Float32Array[]> = { cpu: [], webgpu: [] };
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      await initBackend({ backend });
+      for (const [xShape, filterShape, stride, pad] of cases) {
+        const x = tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D;
+        const dy = tf.tidy(() => tf.randomNormal(tf.depthwiseConv2d(x, tf.zeros(filterShape) as tf.Tensor4D, stride, pad).shape, 0, 1, 'float32', 2));
+        const before = tf.memory().numTensors;
+        const dw = tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: [stride, stride], dilations: [1, 1], pad, filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        assert.deepEqual(dw.shape, filterShape);
+        results[backend]!.push((await dw.data()) as Float32Array);
+        assert.equal(tf.memory().numTensors, before + 1, `${backend}: intermediate tensors left behind`);
+        tf.dispose([x, dy, dw]);
+      }
+    }
+    cases.forEach((c, i) => {
+      const expected = results.cpu![i]!, got = results.webgpu![i]!;
+      let d = 0, s = 0;
+      for (let j = 0; j < expected.length; j++) {
+        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
+        s = Math.max(s, Math.abs(expected[j]!));
+      }
+      assert.ok(d <= 1e-5 * s, `${JSON.stringify(c)}: max difference ${d} vs scale ${s}`);
+    });
+  });
+
+  test('the project DepthwiseConv2dNativeBackpropInput (stride 1) agrees with the cpu backend: paddings, kernel shapes, multipliers', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    // [x shape, filter shape [kh, kw, C, M], stride, pad]; the stride-2 case is the shipped kernel's.
+    const cases: Array<[[number, number, number, number], [number, number, number, number], number, 'same' | 'valid' | number]> = [
+      [[2, 20, 20, 8], [3, 3, 8, 1], 1, 'same'],
+      [[3, 12, 14, 4], [3, 3, 4, 2], 1, 'valid'],
+      [[1, 30, 26, 3], [5, 3, 3, 1], 1, 'same'],
+      [[2, 18, 18, 6], [3, 3, 6, 1], 1, 2],
+      [[1, 2, 2, 3], [3, 3, 3, 1], 1, 'same'],
+      [[2, 33, 31, 5], [3, 3, 5, 1], 2, 'same'],
+    ];
+    const results: Record<string, Float32Array[]> = { cpu: [], webgpu: [] };
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      await initBackend({ backend });
+      for (const [xShape, filterShape, stride, pad] of cases) {
+        const filter = tf.randomNormal(filterShape, 0, 1, 'float32', 1) as tf.Tensor4D;
+        const dy = tf.tidy(() => tf.randomNormal(tf.depthwiseConv2d(tf.zeros(xShape) as tf.Tensor4D, filter, stride, pad).shape, 0, 1, 'float32', 2));
+        const before = tf.memory().numTensors;
+        const dx = tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { strides: [stride, stride], dilations: [1, 1], pad, inputShape: xShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        assert.deepEqual(dx.shape, xShape);
+        results[backend]!.push((await dx.data()) as Float32Array);
+        assert.equal(tf.memory().numTensors, before + 1, `${backend}: intermediate tensors left behind`);
+        tf.dispose([filter, dy, dx]);
       }
     }
     cases.forEach((c, i) => {

@@ -6,6 +6,8 @@ import { replaceKernels } from '../shipped.js';
 import { adamWWebGpu } from './adamw.js';
 import { batchNormTrainWebGpuKernels } from './batch-norm-train.js';
 import { conv2DBackpropFilterWebGpu } from './conv2d-backprop-filter.js';
+import { depthwiseConv2dNativeBackpropFilterWebGpu } from './depthwise-conv2d-backprop-filter.js';
+import { depthwiseConv2dNativeBackpropInputWebGpu } from './depthwise-conv2d-backprop-input.js';
 import { jdtStatsWebGpuKernels } from './jdt-stats.js';
 import { logSoftmaxWebGpuKernels } from './log-softmax.js';
 import { reduceWebGpuKernels } from './reduce.js';
@@ -17,6 +19,10 @@ export const webGpuKernels: readonly tf.KernelConfig[] = [
   ...reduceWebGpuKernels,
   // Speed: the shipped filter gradient loops over every position per weight.
   conv2DBackpropFilterWebGpu,
+  // Parallelism: the shipped depthwise filter gradient has one invocation per weight.
+  depthwiseConv2dNativeBackpropFilterWebGpu,
+  // Speed: integer index arithmetic in the depthwise input gradient.
+  depthwiseConv2dNativeBackpropInputWebGpu,
   // Fewer dispatches: the optimizer's update of a variable in one shader (three outputs).
   adamWWebGpu,
   // Training-mode batch norm and its gradient (the zoo's batch-norm layer uses them where registered).

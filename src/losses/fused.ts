@@ -1,9 +1,8 @@
 /**
  * Fused loss primitives: ops backed by the project's SoftsegJdtStats / SoftsegHardNll kernels (one pass forward
  * and one backward over the probabilities, instead of dozens of elementwise ops). They are used only where the
- * current backend has those kernels (wasm and cpu once the project kernels are registered; SoftsegJdtStats also on
- * webgpu); elsewhere the losses
- * compute the same quantities with plain TF.js ops.
+ * current backend has those kernels (wasm and cpu once the project kernels are registered; webgpu once its backend
+ * is initialised); elsewhere the losses compute the same quantities with plain TF.js ops.
  */
 import * as tf from '@tensorflow/tfjs';
 import { HARD_NLL, HARD_NLL_GRAD, type HardNllAttrs } from '../backends/kernels/hard-nll.js';

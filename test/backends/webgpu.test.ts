@@ -1,6 +1,6 @@
 // The webgpu backend for real, on whatever adapter Dawn finds (on CI: Mesa's lavapipe, a CPU Vulkan driver —
 // slow, so shapes are small): the reference vectors, the project kernels (int32 work-arounds, the filter gradient, AdamW,
-// depthwise gradients, batch norm, JDT loss statistics, log-softmax), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
+// depthwise gradients, batch norm, JDT loss statistics, log-softmax, hard-label NLL), reads, device errors, and one training step's gradients of every zoo model against the cpu backend.
 import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -11,6 +11,7 @@ import { transposeWebGpu } from '../../src/backends/kernels/webgpu/transpose.js'
 import { hardLabelObjective } from '../../src/losses/index.js';
 import { ADAMW } from '../../src/backends/kernels/adamw.js';
 import { batchNormTrain } from '../../src/backends/kernels/batch-norm-train.js';
+import { hardNllKernels } from '../../src/backends/kernels/hard-nll.js';
 import { jdtStatsKernels } from '../../src/backends/kernels/jdt-stats.js';
 import { logSoftmaxWithProbs } from '../../src/backends/kernels/log-softmax.js';
 import { adamWOps, SegOptimizer } from '../../src/engine/optimizer.js';
@@ -368,6 +369,42 @@ describe('webgpu backend', () => {
       }
       // Scale floor 1e-3: with one class the probabilities are 1 and every gradient is 0 up to rounding.
       assert.ok(d <= 1e-5 * Math.max(s, 1e-3), `${JSON.stringify(c)} ${part}: max difference ${d} vs scale ${s}`);
+    }));
+  });
+
+  test('the project SoftsegHardNll and its gradient agree with the cpu kernels (ignore index, labels out of range)', async (t) => {
+    if (!(await onWebGpu(t))) return;
+    // [M, C, ignoreIndex]: several chunks with a partial last one; a few rows.
+    const cases: Array<[number, number, number | null]> = [[5000, 11, 255], [5000, 11, null], [7, 3, 255]];
+    const results: Record<string, Float32Array[][]> = { cpu: [], webgpu: [] };
+    // The cpu oracle: the project's cpu kernels, registered for this test only.
+    const cpuKernels = hardNllKernels.filter((k) => k.backendName === 'cpu');
+    for (const k of cpuKernels) tf.registerKernel(k);
+    t.after(() => { for (const k of cpuKernels) tf.unregisterKernel(k.kernelName, 'cpu'); });
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      await initBackend({ backend });
+      for (const [m, c, ignoreIndex] of cases) {
+        const before = tf.memory().numTensors;
+        const out = tf.tidy(() => {
+          const logp = tf.logSoftmax(tf.randomNormal([m, c], 0, 2, 'float32', 1));
+          const label = tf.where(tf.equal(tf.randomUniform([m], 0, 9, 'int32', 3), 0), tf.scalar(255, 'int32'), tf.randomUniform([m], -1, c + 1, 'int32', 2));
+          const attrs = { ignoreIndex } as unknown as tf.NamedAttrMap;
+          const sums = tf.engine().runKernel('SoftsegHardNll', { logp, label }, attrs) as tf.Tensor;
+          return [sums, tf.engine().runKernel('SoftsegHardNllGrad', { logp, label, dy: tf.tensor1d([0.7, -2]) }, attrs) as tf.Tensor];
+        });
+        results[backend]!.push(await Promise.all(out.map((e) => e.data() as Promise<Float32Array>)));
+        tf.dispose(out);
+        assert.equal(tf.memory().numTensors, before, `${backend}: tensors leaked`);
+      }
+    }
+    cases.forEach((c, i) => ['sums', 'dlogp'].forEach((part, k) => {
+      const expected = results.cpu![i]![k]!, got = results.webgpu![i]![k]!;
+      let d = 0, s = 0;
+      for (let j = 0; j < expected.length; j++) {
+        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
+        s = Math.max(s, Math.abs(expected[j]!));
+      }
+      assert.ok(d <= 1e-5 * s, `${JSON.stringify(c)} ${part}: max difference ${d} vs scale ${s}`);
     }));
   });
 

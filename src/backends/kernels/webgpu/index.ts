@@ -8,6 +8,7 @@ import { batchNormTrainWebGpuKernels } from './batch-norm-train.js';
 import { conv2DBackpropFilterWebGpu } from './conv2d-backprop-filter.js';
 import { depthwiseConv2dNativeBackpropFilterWebGpu } from './depthwise-conv2d-backprop-filter.js';
 import { depthwiseConv2dNativeBackpropInputWebGpu } from './depthwise-conv2d-backprop-input.js';
+import { hardNllWebGpuKernels } from './hard-nll.js';
 import { jdtStatsWebGpuKernels } from './jdt-stats.js';
 import { logSoftmaxWebGpuKernels } from './log-softmax.js';
 import { reduceWebGpuKernels } from './reduce.js';
@@ -31,6 +32,8 @@ export const webGpuKernels: readonly tf.KernelConfig[] = [
   ...jdtStatsWebGpuKernels,
   // Log-softmax with the probabilities, and its gradient (the hard-label objective shares them between CE and JDT).
   ...logSoftmaxWebGpuKernels,
+  // The hard-label cross-entropy's sums and their gradient.
+  ...hardNllWebGpuKernels,
 ];
 
 let registered = false;

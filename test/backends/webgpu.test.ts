@@ -108,7 +108,7 @@ describe('webgpu backend', () => {
     tf.dispose([x, xf]);
   });
 
-  test('the project Conv2DBackpropFilter (a matmul per tap) agrees with the cpu backend: strides, paddings, kernel shapes', async (t) => {
+  test('the project Conv2DBackpropFilter (an implicit GEMM) agrees with the cpu backend: strides, paddings, kernel shapes, tiles and splits', async (t) => {
     if (!(await onWebGpu(t))) return;
     // [x shape, filter shape, stride, pad]; all above MIN_POSITIONS output positions, so the project path runs.
     const cases: Array<[[number, number, number, number], [number, number, number, number], number, 'same' | 'valid' | number]> = [
@@ -118,6 +118,8 @@ describe('webgpu backend', () => {
       [[3, 28, 26, 5], [3, 3, 5, 7], 2, 'valid'],
       [[1, 30, 26, 2], [5, 3, 2, 3], 1, 'same'],
       [[2, 18, 18, 3], [3, 3, 3, 4], 1, 1],
+      [[2, 16, 16, 8], [3, 3, 8, 40], 1, 'same'], // two column blocks, three row blocks
+      [[2, 300, 1, 2], [3, 1, 2, 3], 1, 'same'], // one output column
     ];
     const results: Record<string, Float32Array[]> = { cpu: [], webgpu: [] };
     for (const backend of ['cpu', 'webgpu'] as const) {

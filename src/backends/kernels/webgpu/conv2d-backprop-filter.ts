@@ -1,15 +1,17 @@
-// Conv2DBackpropFilter (webgpu), NHWC: one matrix product per filter tap instead of the shipped shader's one
-// invocation per weight, each looping over every N·H·W position (62% of a unet training step on lavapipe, and
-// few invocations for a GPU: 9·Ci·Co for a 3×3 conv). For tap (a, b):
-//   dW[a, b] = X_ab[N·Ho·Wo, Ci]ᵀ · dY[N·Ho·Wo, Co]
-// where X_ab is the zero-padded input read at rows a + y·strideH and columns b + x·strideW (a strided slice). The
-// products are tfjs's batch matmul, which splits the long N·Ho·Wo dimension over workgroups when the output is
-// small (split-K). Tiny reductions (N·Ho·Wo below MIN_POSITIONS) keep the shipped kernel, whose per-weight loop is
-// short there. On lavapipe (2-core CPU), a unet 32² batch-4 training step: the filter gradients took 5.5 s of
-// GPU time with the shipped kernel and 1.5 s with this one (bench/gpu/step-profile.ts).
+// Conv2DBackpropFilter (webgpu), NHWC: the filter gradient as one implicit GEMM instead of the shipped shader's one
+// invocation per weight, each looping over every N·Ho·Wo position (62% of a unet training step on lavapipe, and few
+// invocations for a GPU: 9·Ci·Co for a 3×3 conv):
+//   dW[(a, b, c), o] = Σ_k A[k, (a, b, c)] · dY[k, o],  A[k, (a, b, c)] = X[n, a + y·sH − top, b + x·sW − left, c]
+// over the output positions k = (n, y, x) (zero outside X; no im2col buffer). Workgroups of 8×8 invocations compute
+// 32×32 blocks of the (kh·kw·Ci) × Co result, 4×4 per invocation, staging 32-position slices of A and dY in
+// workgroup memory; the long position axis is split over workgroups (split-K) when the result has few blocks, and a
+// second pass adds the splits. Tiny reductions (N·Ho·Wo below MIN_POSITIONS) keep the shipped kernel, whose
+// per-weight loop is short there. On lavapipe (2-core CPU), a unet 32² batch-4 training step: filter gradients
+// 5.5 s of GPU time with the shipped kernel, 1.3 s with one matrix product per tap (tfjs BatchMatMul on strided
+// slices, this kernel's previous form), 1.0 s with this one (bench/gpu/step-profile.ts).
 import * as tf from '@tensorflow/tfjs';
 import { callShipped } from '../shipped.js';
-import type { WebGpuBackendLike } from './program.js';
+import { flatDispatch, type WebGpuBackendLike, type WebGpuProgram } from './program.js';
 
 /** Below this many output positions (N·Ho·Wo) the shipped kernel is used. */
 const MIN_POSITIONS = 256;
@@ -24,46 +26,162 @@ interface Attrs {
 
 type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown };
 
+/** Tile of the implicit GEMM: TILE rows (kh·kw·ci) × TILE columns (co) per workgroup of 8×8 invocations, 4×4 each. */
+const TILE = 32;
+/** Output positions per split of the reduction (at least), and the workgroups the splits aim for. */
+const MIN_SPLIT_POSITIONS = 256;
+const TARGET_WORKGROUPS = 512;
+
+const GEMM_UNIFORMS = 'positions : i32, rowsM : i32, colsN : i32, inChannels : i32, filterW : i32, outW : i32, outH : i32, outHW : i32, inDims : vec2<i32>, strides : vec2<i32>, pads : vec2<i32>, kPerSplit : i32, tilesPerSplit : i32,';
+
+/**
+ * Partial filter gradients [splits, kh·kw·ci, co]: workgroup (x, y, z) computes the TILE×TILE block (column block x,
+ * row block y) over the z-th range of output positions. A[k, (a, b, c)] = X[n, a + y·sH − top, b + x·sW − left, c]
+ * for position k = (n, y, x) (zero outside), B[k, o] = dY[k, o]; both staged through workgroup memory.
+ */
+function gemmProgram(splits: number, m: number, nCols: number): WebGpuProgram {
+  return {
+    variableNames: ['cbX', 'cbDy'],
+    outputShape: [splits, m, nCols],
+    shaderKey: 'softseg_conv_filter_grad_gemm',
+    uniforms: GEMM_UNIFORMS,
+    dispatchLayout: { x: [2], y: [1], z: [0] },
+    dispatch: [Math.ceil(nCols / TILE), Math.ceil(m / TILE), splits],
+    workgroupSize: [8, 8, 1],
+    getUserCode: () => `
+      var<workgroup> tileA : array<array<f32, ${TILE}>, ${TILE}>;
+      var<workgroup> tileB : array<array<vec4<f32>, ${TILE / 4}>, ${TILE}>;
+
+      // Position k = (n, y, x) of the output; rowTap: the filter row (a, b, c) of an A row as (a − top, b − left, c),
+      // or c = −1 past the last row.
+      fn readA(k : i32, n : i32, y : i32, x : i32, rowTap : vec3<i32>, kEnd : i32) -> f32 {
+        if (k >= kEnd || rowTap.z < 0) { return 0.0; }
+        let xr = rowTap.x + y * uniforms.strides.x;
+        let xc = rowTap.y + x * uniforms.strides.y;
+        if (xr < 0 || xr >= uniforms.inDims.x || xc < 0 || xc >= uniforms.inDims.y) { return 0.0; }
+        return cbX[((n * uniforms.inDims.x + xr) * uniforms.inDims.y + xc) * uniforms.inChannels + rowTap.z];
+      }
+
+      fn readB(k : i32, col : i32, kEnd : i32) -> f32 {
+        if (k >= kEnd || col >= uniforms.colsN) { return 0.0; }
+        return cbDy[k * uniforms.colsN + col];
+      }
+
+      fn main() {
+        let row0 = i32(workgroupId.y) * ${TILE};
+        let col0 = i32(workgroupId.x) * ${TILE};
+        let split = i32(workgroupId.z);
+        let kBegin = split * uniforms.kPerSplit;
+        let kEnd = min(uniforms.positions, kBegin + uniforms.kPerSplit);
+        let tr = i32(localId.y) * 4;
+        let tc = i32(localId.x) * 4;
+        let li = i32(localIndex);
+        // Each invocation loads the same A row and B column of every tile (r below): decompose its row once.
+        let r = li % ${TILE};
+        let row = row0 + r;
+        let tap = row / uniforms.inChannels;
+        let rowTap = select(vec3<i32>(0, 0, -1), vec3<i32>(tap / uniforms.filterW - uniforms.pads.x, tap % uniforms.filterW - uniforms.pads.y, row - tap * uniforms.inChannels), row < uniforms.rowsM);
+        var acc0 = vec4<f32>(0.0);
+        var acc1 = vec4<f32>(0.0);
+        var acc2 = vec4<f32>(0.0);
+        var acc3 = vec4<f32>(0.0);
+        // The trip count is uniform (barriers inside); kEnd bounds the reads.
+        for (var t = 0; t < uniforms.tilesPerSplit; t++) {
+          let k0 = kBegin + t * ${TILE};
+          // This invocation's positions step by ${64 / TILE}: (n, y, x) is divided out once per tile and then advanced.
+          var k = k0 + li / ${TILE};
+          var n = k / uniforms.outHW;
+          var y = (k - n * uniforms.outHW) / uniforms.outW;
+          var x = k - n * uniforms.outHW - y * uniforms.outW;
+          for (var i = 0; i < ${(TILE * TILE) / 64}; i++) {
+            let kk = li / ${TILE} + i * ${64 / TILE};
+            tileA[kk][r] = readA(k, n, y, x, rowTap, kEnd);
+            tileB[kk][r / 4][r % 4] = readB(k, col0 + r, kEnd);
+            k += ${64 / TILE};
+            x += ${64 / TILE};
+            while (x >= uniforms.outW) {
+              x -= uniforms.outW;
+              y += 1;
+            }
+            while (y >= uniforms.outH) {
+              y -= uniforms.outH;
+              n += 1;
+            }
+          }
+          workgroupBarrier();
+          for (var kk = 0; kk < ${TILE}; kk++) {
+            let b = tileB[kk][i32(localId.x)];
+            // Four accumulators in registers (a private array indexed in a loop may live in memory).
+            acc0 = fma(vec4<f32>(tileA[kk][tr]), b, acc0);
+            acc1 = fma(vec4<f32>(tileA[kk][tr + 1]), b, acc1);
+            acc2 = fma(vec4<f32>(tileA[kk][tr + 2]), b, acc2);
+            acc3 = fma(vec4<f32>(tileA[kk][tr + 3]), b, acc3);
+          }
+          workgroupBarrier();
+        }
+        let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+        for (var ii = 0; ii < 4; ii++) {
+          let outRow = row0 + tr + ii;
+          for (var j = 0; j < 4; j++) {
+            let col = col0 + tc + j;
+            if (outRow < uniforms.rowsM && col < uniforms.colsN) {
+              setOutputAtIndex((split * uniforms.rowsM + outRow) * uniforms.colsN + col, rows[ii][j]);
+            }
+          }
+        }
+      }`,
+  };
+}
+
+/** Sum of the splits: [splits, M, N] → the filter shape. */
+function splitSumProgram(filterShape: number[]): WebGpuProgram {
+  return {
+    variableNames: ['cbPart'],
+    outputShape: filterShape,
+    shaderKey: 'softseg_conv_filter_grad_splits',
+    size: true,
+    uniforms: 'splits : i32,',
+    ...flatDispatch(filterShape),
+    getUserCode: () => `
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          var acc = 0.0;
+          for (var s = 0; s < uniforms.splits; s++) { acc += cbPart[s * uniforms.size + index]; }
+          setOutputAtIndex(index, acc);
+        }
+      }`,
+  };
+}
+
+function implicitGemm(backend: WebGpuBackendLike, x: tf.TensorInfo, dy: tf.TensorInfo, filterShape: [number, number, number, number], info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
+  const [kh, kw, ci, co] = filterShape;
+  const positions = info.batchSize * info.outHeight * info.outWidth;
+  const m = kh * kw * ci;
+  const tiles = Math.ceil(m / TILE) * Math.ceil(co / TILE);
+  const splits = Math.max(1, Math.min(Math.ceil(TARGET_WORKGROUPS / tiles), Math.floor(positions / MIN_SPLIT_POSITIONS)));
+  const tilesPerSplit = Math.ceil(positions / splits / TILE);
+  const kPerSplit = tilesPerSplit * TILE;
+  const used = Math.ceil(positions / kPerSplit);
+  const i32 = (...data: number[]) => ({ type: 'int32' as const, data });
+  const part = backend.runWebGPUProgram(gemmProgram(used, m, co), [x, dy], 'float32', [
+    i32(positions), i32(m), i32(co), i32(ci), i32(kw), i32(info.outWidth), i32(info.outHeight), i32(info.outHeight * info.outWidth), i32(info.inHeight, info.inWidth),
+    i32(info.strideHeight, info.strideWidth), i32(info.padInfo.top, info.padInfo.left), i32(kPerSplit), i32(tilesPerSplit),
+  ]);
+  try {
+    return backend.runWebGPUProgram(splitSumProgram(filterShape), [part], 'float32', [i32(used)]);
+  } finally {
+    backend.disposeData(part.dataId);
+  }
+}
+
+
 function conv2DBackpropFilter(args: Args): tf.TensorInfo {
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const attrs = args.attrs as Attrs;
-  const backend = args.backend as WebGpuBackendLike;
-  if (attrs.dataFormat === 'NCHW') return callShipped(tf.Conv2DBackpropFilter, 'webgpu', args);
-  const [kh, kw, ci, co] = attrs.filterShape;
+  if (attrs.dataFormat === 'NCHW' || x.dtype !== 'float32' || dy.dtype !== 'float32') return callShipped(tf.Conv2DBackpropFilter, 'webgpu', args);
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
-  const { batchSize: n, inHeight: inH, inWidth: inW, outHeight: outH, outWidth: outW, strideHeight: sH, strideWidth: sW } = info;
-  const positions = n * outH * outW;
-  if (positions < MIN_POSITIONS) return callShipped(tf.Conv2DBackpropFilter, 'webgpu', args);
-
-  const run = (name: string, inputs: tf.NamedTensorInfoMap, kernelAttrs: object): tf.TensorInfo =>
-    callShipped(name, 'webgpu', { inputs, backend, attrs: kernelAttrs });
-  const temps: tf.TensorInfo[] = [];
-  const keep = <T extends tf.TensorInfo>(t: T): T => (temps.push(t), t);
-  try {
-    const extentH = (outH - 1) * sH + 1, extentW = (outW - 1) * sW + 1;
-    const { top, left } = info.padInfo;
-    const bottom = Math.max(0, kh - 1 + extentH - inH - top), right = Math.max(0, kw - 1 + extentW - inW - left);
-    const padded = top + bottom + left + right === 0
-      ? x
-      : keep(run(tf.PadV2, { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 }));
-    const grads = keep(run(tf.Reshape, { x: dy }, { shape: [1, positions, co] }));
-    const taps: tf.TensorInfo[] = [];
-    for (let a = 0; a < kh; a++) {
-      for (let b = 0; b < kw; b++) {
-        const window = keep(run(tf.StridedSlice, { x: padded }, {
-          begin: [0, a, b, 0], end: [n, a + extentH, b + extentW, ci], strides: [1, sH, sW, 1],
-          beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-        }));
-        const rows = keep(run(tf.Reshape, { x: window }, { shape: [1, positions, ci] }));
-        taps.push(keep(run(tf.BatchMatMul, { a: rows, b: grads }, { transposeA: true, transposeB: false })));
-      }
-    }
-    const stacked = taps.length === 1 ? taps[0]! : keep(run(tf.Concat, taps as unknown as tf.NamedTensorInfoMap, { axis: 0 })) // Concat takes its inputs as an array;
-    // The result shares stacked's data (a reshape), so it must not be among the temps disposed below.
-    return run(tf.Reshape, { x: stacked }, { shape: [kh, kw, ci, co] });
-  } finally {
-    for (const t of temps) backend.disposeData(t.dataId);
-  }
+  if (info.batchSize * info.outHeight * info.outWidth < MIN_POSITIONS) return callShipped(tf.Conv2DBackpropFilter, 'webgpu', args);
+  return implicitGemm(args.backend as WebGpuBackendLike, x, dy, attrs.filterShape, info);
 }
 
 export const conv2DBackpropFilterWebGpu: tf.KernelConfig = {

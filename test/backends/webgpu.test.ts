@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createModel, listModels } from '../../src/models/registry.js';
 import { initBackend } from '../../src/backends/select.js';
 import { conv2DBackpropFilterWebGpu } from '../../src/backends/kernels/webgpu/conv2d-backprop-filter.js';
+import { MIN_POSITIONS as DEPTHWISE_MIN_POSITIONS } from '../../src/backends/kernels/webgpu/depthwise-conv2d-backprop-filter.js';
 import { transposeWebGpu } from '../../src/backends/kernels/webgpu/transpose.js';
 import { hardLabelObjective } from '../../src/losses/index.js';
 import { ADAMW } from '../../src/backends/kernels/adamw.js';
@@ -148,15 +149,20 @@ describe('webgpu backend', () => {
 
   test('the project DepthwiseConv2dNativeBackpropFilter (a two-level reduction) agrees with the cpu backend: strides, paddings, multipliers', async (t) => {
     if (!(await onWebGpu(t))) return;
-    // [x shape, filter shape [kh, kw, C, M], stride, pad]
+    // [x shape, filter shape [kh, kw, C, M], stride, pad]; all but the last have at least MIN_POSITIONS output
+    // positions (the project path), the last is the shipped kernel's.
     const cases: Array<[[number, number, number, number], [number, number, number, number], number, 'same' | 'valid' | number]> = [
-      [[2, 20, 20, 8], [3, 3, 8, 1], 1, 'same'],
-      [[2, 33, 31, 5], [3, 3, 5, 1], 2, 'same'],
-      [[3, 12, 14, 4], [3, 3, 4, 2], 1, 'valid'],
-      [[1, 30, 26, 3], [5, 3, 3, 1], 2, 'valid'],
-      [[2, 18, 18, 6], [3, 3, 6, 1], 1, 1],
+      [[2, 40, 40, 8], [3, 3, 8, 1], 1, 'same'],
+      [[2, 66, 63, 5], [3, 3, 5, 1], 2, 'same'],
+      [[3, 30, 30, 4], [3, 3, 4, 2], 1, 'valid'],
+      [[2, 80, 60, 3], [5, 3, 3, 1], 2, 'valid'],
+      [[2, 36, 36, 6], [3, 3, 6, 1], 1, 1],
       [[1, 2, 2, 3], [3, 3, 3, 1], 1, 'same'],
     ];
+    for (const [xShape, [kh, kw], stride, pad] of cases.slice(0, -1)) {
+      const [outH, outW] = [1, 2].map((d) => pad === 'valid' ? Math.ceil((xShape[d]! - (d === 1 ? kh : kw) + 1) / stride) : pad === 'same' ? Math.ceil(xShape[d]! / stride) : xShape[d]! + 2 * pad - (d === 1 ? kh : kw) + 1);
+      assert.ok(xShape[0] * outH! * outW! >= DEPTHWISE_MIN_POSITIONS, `${xShape}: below the project kernel's size`);
+    }
     const results: Record<string, Float32Array[]> = { cpu: [], webgpu: [] };
     for (const backend of ['cpu', 'webgpu'] as const) {
       await initBackend({ backend });

@@ -4,9 +4,14 @@
 // invocation per (chunk of output rows, tap, output channel) — adjacent invocations read adjacent channels of the
 // same pixels — writing partial sums [chunks, kh, kw, C·M]; pass 2 adds the chunks of each weight:
 //   dW[a, b, c, m] = Σ_{n, y, x} X[n, a + y·sH − top, b + x·sW − left, c] · dY[n, y, x, c·M + m]   (dilation 1).
+// Below MIN_POSITIONS output positions (N·Ho·Wo) the shipped kernel is used: its loops are short there, and on
+// lavapipe the second dispatch made this one slower (mobile-unet 32² b4: 16² maps and smaller).
 import * as tf from '@tensorflow/tfjs';
 import { callShipped } from '../shipped.js';
 import { flatDispatch, type WebGpuBackendLike, type WebGpuProgram } from './program.js';
+
+/** Below this many output positions (N·Ho·Wo) the shipped kernel is used. */
+export const MIN_POSITIONS = 2048;
 
 /** Invocations pass 1 aims for, and the fewest output positions (rows · Wo) a chunk gets. */
 const TARGET_INVOCATIONS = 16384;
@@ -90,7 +95,8 @@ function depthwiseBackpropFilter(args: Args): tf.TensorInfo {
   const attrs = args.attrs as Attrs;
   const backend = args.backend as WebGpuBackendLike;
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true);
-  if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || x.dtype !== 'float32' || dy.dtype !== 'float32') return callShipped(tf.DepthwiseConv2dNativeBackpropFilter, 'webgpu', args);
+  const small = info.batchSize * info.outHeight * info.outWidth < MIN_POSITIONS;
+  if (small || info.dilationHeight !== 1 || info.dilationWidth !== 1 || x.dtype !== 'float32' || dy.dtype !== 'float32') return callShipped(tf.DepthwiseConv2dNativeBackpropFilter, 'webgpu', args);
   const [kh, kw, c, m] = attrs.filterShape;
   const weights = kh * kw * c * m;
   const rows = info.batchSize * info.outHeight;

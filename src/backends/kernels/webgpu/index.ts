@@ -22,7 +22,7 @@ export const webGpuKernels: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterWebGpu,
   // Parallelism: the shipped depthwise filter gradient has one invocation per weight.
   depthwiseConv2dNativeBackpropFilterWebGpu,
-  // Speed: integer index arithmetic in the depthwise input gradient.
+  // Speed: the stride-1 depthwise input gradient without the shipped per-tap float division.
   depthwiseConv2dNativeBackpropInputWebGpu,
   // Fewer dispatches: the optimizer's update of a variable in one shader (three outputs).
   adamWWebGpu,

@@ -119,7 +119,8 @@ describe('webgpu backend', () => {
       [[3, 28, 26, 5], [3, 3, 5, 7], 2, 'valid'],
       [[1, 30, 26, 2], [5, 3, 2, 3], 1, 'same'],
       [[2, 18, 18, 3], [3, 3, 3, 4], 1, 1],
-      [[2, 16, 16, 8], [3, 3, 8, 40], 1, 'same'], // two column blocks, three row blocks
+      [[2, 16, 16, 8], [3, 3, 8, 40], 1, 'same'], // two column blocks, three row blocks (vec4 reads: Ci, Co multiples of 4)
+      [[2, 33, 31, 4], [3, 3, 4, 8], 2, 'valid'], // vec4 reads, stride 2
       [[2, 300, 1, 2], [3, 1, 2, 3], 1, 'same'], // one output column
     ];
     const results: Record<string, Float32Array[]> = { cpu: [], webgpu: [] };

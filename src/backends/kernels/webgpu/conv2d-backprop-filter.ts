@@ -4,11 +4,12 @@
 //   dW[(a, b, c), o] = Σ_k A[k, (a, b, c)] · dY[k, o],  A[k, (a, b, c)] = X[n, a + y·sH − top, b + x·sW − left, c]
 // over the output positions k = (n, y, x) (zero outside X; no im2col buffer). Workgroups of 8×8 invocations compute
 // 32×32 blocks of the (kh·kw·Ci) × Co result, 4×4 per invocation, staging 32-position slices of A and dY in
-// workgroup memory; the long position axis is split over workgroups (split-K) when the result has few blocks, and a
-// second pass adds the splits. Tiny reductions (N·Ho·Wo below MIN_POSITIONS) keep the shipped kernel, whose
-// per-weight loop is short there. On lavapipe (2-core CPU), a unet 32² batch-4 training step: filter gradients
-// 5.5 s of GPU time with the shipped kernel, 1.3 s with one matrix product per tap (tfjs BatchMatMul on strided
-// slices, this kernel's previous form), 1.0 s with this one (bench/gpu/step-profile.ts).
+// workgroup memory (four channels per read when Ci and Co are multiples of 4); the long position axis is split over
+// workgroups (split-K) when the result has few blocks, and a second pass adds the splits. Tiny reductions (N·Ho·Wo
+// below MIN_POSITIONS) keep the shipped kernel, whose per-weight loop is short there. On lavapipe (2-core CPU), a
+// unet 32² batch-4 training step: filter gradients 5.5 s of GPU time with the shipped kernel, 1.3 s with one matrix
+// product per tap (tfjs BatchMatMul on strided slices, this kernel's previous form), 1.0 s with this one reading
+// scalars, 0.8 s with the vec4 reads (bench/gpu/step-profile.ts).
 import * as tf from '@tensorflow/tfjs';
 import { callShipped } from '../shipped.js';
 import { flatDispatch, type WebGpuBackendLike, type WebGpuProgram } from './program.js';
@@ -39,7 +40,8 @@ const GEMM_UNIFORMS = 'positions : i32, rowsM : i32, colsN : i32, inChannels : i
  * row block y) over the z-th range of output positions. A[k, (a, b, c)] = X[n, a + y·sH − top, b + x·sW − left, c]
  * for position k = (n, y, x) (zero outside), B[k, o] = dY[k, o]; both staged through workgroup memory.
  */
-function gemmProgram(splits: number, m: number, nCols: number): WebGpuProgram {
+function gemmProgram(splits: number, m: number, nCols: number, vec4: boolean): WebGpuProgram {
+  if (vec4) return gemmVec4Program(splits, m, nCols);
   return {
     variableNames: ['cbX', 'cbDy'],
     outputShape: [splits, m, nCols],
@@ -133,6 +135,103 @@ function gemmProgram(splits: number, m: number, nCols: number): WebGpuProgram {
   };
 }
 
+/**
+ * gemmProgram when Ci and Co are multiples of 4: the same blocks, but X and dY are read four channels at a time
+ * (array<vec4<f32>> bindings), so each position's index arithmetic and bounds checks serve four elements.
+ * Invocation li loads channel group g = li % 8 (A rows / B columns 4g … 4g + 3) at positions li / 8 + 8i.
+ */
+function gemmVec4Program(splits: number, m: number, nCols: number): WebGpuProgram {
+  return {
+    variableNames: ['cbX', 'cbDy'],
+    variableComponents: [4, 4],
+    outputShape: [splits, m, nCols],
+    shaderKey: 'softseg_conv_filter_grad_gemm_vec4',
+    uniforms: GEMM_UNIFORMS,
+    dispatchLayout: { x: [2], y: [1], z: [0] },
+    dispatch: [Math.ceil(nCols / TILE), Math.ceil(m / TILE), splits],
+    workgroupSize: [8, 8, 1],
+    getUserCode: () => `
+      var<workgroup> tileA : array<array<vec4<f32>, ${TILE / 4}>, ${TILE}>;
+      var<workgroup> tileB : array<array<vec4<f32>, ${TILE / 4}>, ${TILE}>;
+
+      fn main() {
+        let row0 = i32(workgroupId.y) * ${TILE};
+        let col0 = i32(workgroupId.x) * ${TILE};
+        let split = i32(workgroupId.z);
+        let kBegin = split * uniforms.kPerSplit;
+        let kEnd = min(uniforms.positions, kBegin + uniforms.kPerSplit);
+        let li = i32(localIndex);
+        let g = li % ${TILE / 4};
+        // A rows 4g … 4g + 3 of this block: one tap, four consecutive channels (Ci is a multiple of 4).
+        let row = row0 + 4 * g;
+        let tap = row / uniforms.inChannels;
+        let rowOk = row < uniforms.rowsM;
+        let ta = tap / uniforms.filterW - uniforms.pads.x;
+        let tb = tap % uniforms.filterW - uniforms.pads.y;
+        let c4 = (row - tap * uniforms.inChannels) / 4;
+        let col = col0 + 4 * g;
+        let colOk = col < uniforms.colsN;
+        var acc0 = vec4<f32>(0.0);
+        var acc1 = vec4<f32>(0.0);
+        var acc2 = vec4<f32>(0.0);
+        var acc3 = vec4<f32>(0.0);
+        for (var t = 0; t < uniforms.tilesPerSplit; t++) {
+          var k = kBegin + t * ${TILE} + li / ${TILE / 4};
+          var n = k / uniforms.outHW;
+          var y = (k - n * uniforms.outHW) / uniforms.outW;
+          var x = k - n * uniforms.outHW - y * uniforms.outW;
+          for (var i = 0; i < ${(TILE * TILE) / 4 / 64}; i++) {
+            let kk = li / ${TILE / 4} + i * ${64 / (TILE / 4)};
+            var a = vec4<f32>(0.0);
+            var b = vec4<f32>(0.0);
+            if (k < kEnd) {
+              let xr = ta + y * uniforms.strides.x;
+              let xc = tb + x * uniforms.strides.y;
+              if (rowOk && xr >= 0 && xr < uniforms.inDims.x && xc >= 0 && xc < uniforms.inDims.y) {
+                a = cbX[((n * uniforms.inDims.x + xr) * uniforms.inDims.y + xc) * (uniforms.inChannels / 4) + c4];
+              }
+              if (colOk) { b = cbDy[(k * uniforms.colsN + col) / 4]; }
+            }
+            tileA[kk][g] = a;
+            tileB[kk][g] = b;
+            k += ${64 / (TILE / 4)};
+            x += ${64 / (TILE / 4)};
+            while (x >= uniforms.outW) {
+              x -= uniforms.outW;
+              y += 1;
+            }
+            while (y >= uniforms.outH) {
+              y -= uniforms.outH;
+              n += 1;
+            }
+          }
+          workgroupBarrier();
+          for (var kk = 0; kk < ${TILE}; kk++) {
+            let bv = tileB[kk][i32(localId.x)];
+            let av = tileA[kk][i32(localId.y)];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+          }
+          workgroupBarrier();
+        }
+        let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+        let tr = i32(localId.y) * 4;
+        let tc = i32(localId.x) * 4;
+        for (var ii = 0; ii < 4; ii++) {
+          let outRow = row0 + tr + ii;
+          for (var j = 0; j < 4; j++) {
+            let outCol = col0 + tc + j;
+            if (outRow < uniforms.rowsM && outCol < uniforms.colsN) {
+              setOutputAtIndex((split * uniforms.rowsM + outRow) * uniforms.colsN + outCol, rows[ii][j]);
+            }
+          }
+        }
+      }`,
+  };
+}
+
 /** Sum of the splits: [splits, M, N] → the filter shape. */
 function splitSumProgram(filterShape: number[]): WebGpuProgram {
   return {
@@ -163,7 +262,8 @@ function implicitGemm(backend: WebGpuBackendLike, x: tf.TensorInfo, dy: tf.Tenso
   const kPerSplit = tilesPerSplit * TILE;
   const used = Math.ceil(positions / kPerSplit);
   const i32 = (...data: number[]) => ({ type: 'int32' as const, data });
-  const part = backend.runWebGPUProgram(gemmProgram(used, m, co), [x, dy], 'float32', [
+  const vec4 = ci % 4 === 0 && co % 4 === 0;
+  const part = backend.runWebGPUProgram(gemmProgram(used, m, co, vec4), [x, dy], 'float32', [
     i32(positions), i32(m), i32(co), i32(ci), i32(kw), i32(info.outWidth), i32(info.outHeight), i32(info.outHeight * info.outWidth), i32(info.inHeight, info.inWidth),
     i32(info.strideHeight, info.strideWidth), i32(info.padInfo.top, info.padInfo.left), i32(kPerSplit), i32(tilesPerSplit),
   ]);

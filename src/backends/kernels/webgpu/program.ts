@@ -11,6 +11,8 @@ export interface WebGpuProgram {
   dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number];
+  /** Per input, the elements per array entry of its WGSL binding (4: array<vec4<f32>>); default 1. */
+  variableComponents?: number[];
   /** Adds `uniforms.size` (the output's element count). */
   size?: boolean;
   /** Extra uniform fields, WGSL struct syntax ("a : f32, b : i32,"), filled from runWebGPUProgram's uniform list. */

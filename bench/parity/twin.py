@@ -619,20 +619,12 @@ class Sampler:
         return self.order[self.pos - 1]
 
 
-def train(a):
-    import os
+def twin_batches(a, x_train, y_train, names):
+    """The twin's own loader: yields (images, labels, teacher probabilities, keep) per step for --recipe, with its
+    own sampler and augmentation (python RNGs seeded --seed for labeled images, --seed + 1 for unlabeled ones)."""
     import random
-    import time
-    torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
-    x_train, y_train, names = load_split(a.data, names_too=True)
-    x_val, y_val = load_split(a.val)
-    c = a.classes
     size = tuple(x_train.shape[2:])
-    model = create_model(a.model, c, a.side, a.pad, a.up)
-    if a.init == "mirror":
-        init_mirror(model)
-    opt = make_optimizer(model, a.side if a.decay == "auto" else ("mirror" if a.decay == "kernels" else "plain"), a.lr, a.weight_decay)
     scale = None if a.scale == "none" else tuple(float(v) for v in a.scale.split(","))
     jitter = None if a.jitter == "none" else tuple(float(v) for v in a.jitter.split(","))
     crop = a.crop or x_train.shape[2]
@@ -648,10 +640,7 @@ def train(a):
         rng_u = random.Random(a.seed + 1)
         draw_u = Sampler(len(x_unl), rng_u)
     draw = Sampler(len(x_train), rng)
-    start = time.time()
-    losses = []
-    model.train()
-    for step in range(a.steps):
+    for _ in range(a.steps):
         xs, ys, ps, ks = [], [], [], []
         for _ in range(a.batch - n_unl):
             i = draw.next()
@@ -682,6 +671,26 @@ def train(a):
             xu, pu, ku = list(maps[0]), list(maps[1]), list(maps[2])
         x = torch.stack(xs + xu)
         y = torch.stack(ys + [torch.full(size, 255, dtype=torch.long)] * n_unl)
+        if a.recipe == "train":
+            yield x, y, None, None
+        else:
+            yield x, y, torch.stack(ps + pu), torch.stack(ks + ku)
+
+
+def train(a):
+    import time
+    torch.manual_seed(a.seed)
+    x_train, y_train, names = load_split(a.data, names_too=True)
+    x_val, y_val = load_split(a.val)
+    c = a.classes
+    model = create_model(a.model, c, a.side, a.pad, a.up)
+    if a.init == "mirror":
+        init_mirror(model)
+    opt = make_optimizer(model, a.side if a.decay == "auto" else ("mirror" if a.decay == "kernels" else "plain"), a.lr, a.weight_decay)
+    start = time.time()
+    losses = []
+    model.train()
+    for step, (x, y, p, keep) in enumerate(twin_batches(a, x_train, y_train, names)):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.lr, a.steps)
         opt.zero_grad(set_to_none=True)
@@ -689,7 +698,6 @@ def train(a):
         if a.recipe == "train":
             loss = objective(a.loss, logits, y)
         else:
-            p, keep = torch.stack(ps + pu), torch.stack(ks + ku)
             if a.recipe == "distill":
                 loss = kd_objective(logits, y, p, keep)
             else:
@@ -701,6 +709,63 @@ def train(a):
     tr = evaluate(model, x_train, y_train, c)
     return {"side": a.side, "recipe": a.recipe, "init": a.init, "pad": a.pad, "up": a.up, "decay": a.decay, "lr": a.lr, "loss": a.loss, "seed": a.seed, "steps": a.steps, "val": val, "train": tr,
             "lossLast": float(np.mean(losses[-50:])), "seconds": time.time() - start, "threads": torch.get_num_threads()}
+
+
+def recorded_batches(d, steps):
+    """The batches replay.ts recorded in folder d, in twin_batches' format (NCHW images, long labels)."""
+    import os
+    meta = json.load(open(os.path.join(d, "meta.json")))
+    n, (h, w) = meta["n"], meta["size"]
+    images = np.memmap(os.path.join(d, "images.f32"), np.float32, "r").reshape(-1, n, h, w, 3)
+    masks = np.memmap(os.path.join(d, "masks.u8"), np.uint8, "r").reshape(-1, n, h, w)
+    teacher = keep = None
+    if meta["recipe"] != "train":
+        teacher = np.memmap(os.path.join(d, "teacher.f32"), np.float32, "r").reshape(-1, n, h, w, meta["classes"])
+        keep = np.memmap(os.path.join(d, "keep.u8"), np.uint8, "r").reshape(-1, n, h, w)
+    for i in range(min(steps, meta["steps"])):
+        x = torch.from_numpy(np.array(images[i])).permute(0, 3, 1, 2).contiguous()
+        y = torch.from_numpy(np.array(masks[i], np.int64))
+        if teacher is None:
+            yield x, y, None, None
+        else:
+            yield x, y, torch.from_numpy(np.array(teacher[i])).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(np.array(keep[i], np.float32))
+
+
+def batch_stats(a):
+    """softseg's recorded batches (--replay) against the twin's own loader for the same recipe, augmentation and
+    seed: label frequencies of the labeled rows, teacher-term share, image mean/std, padding share."""
+    c = a.classes
+    n_lab = a.batch - (round(a.batch * a.unlabeled_ratio) if a.recipe != "train" else 0)
+    x_train, y_train, names = load_split(a.data, names_too=True)
+
+    def summary(batches):
+        hist, keep_l, keep_u, s1, s2, pad, npx = np.zeros(256), [], [], np.zeros(3), np.zeros(3), 0, 0
+        for x, y, _, k in batches:
+            hist += np.bincount(y[:n_lab].numpy().ravel(), minlength=256)
+            if k is not None:
+                keep_l.append(k[:n_lab].mean().item())
+                keep_u.append(k[n_lab:].mean().item())
+            xd = x.double()
+            s1 += xd.sum(dim=(0, 2, 3)).numpy()
+            s2 += (xd ** 2).sum(dim=(0, 2, 3)).numpy()
+            pad += (x.abs().sum(1) == 0).sum().item()
+            npx += x.shape[0] * x.shape[2] * x.shape[3]
+        mean = s1 / npx
+        out = {"ignore %": 100 * hist[255] / hist.sum()}
+        out.update({f"class {k} %": 100 * hist[k] / hist.sum() for k in range(c)})
+        if keep_l:
+            out["teacher terms, labeled rows %"] = 100 * float(np.mean(keep_l))
+            out["teacher terms, unlabeled rows %"] = 100 * float(np.mean(keep_u))
+        out.update({f"image mean ch{k}": mean[k] for k in range(3)})
+        out.update({f"image std ch{k}": math.sqrt(s2[k] / npx - mean[k] ** 2) for k in range(3)})
+        out["padding %"] = 100 * pad / npx
+        return out
+    ours = summary(recorded_batches(a.replay, a.steps))
+    theirs = summary(twin_batches(a, x_train, y_train, names))
+    print(f"{'statistic':34s} {'softseg':>9s} {'twin':>9s}")
+    for k in ours:
+        print(f"{k:34s} {ours[k]:9.4f} {theirs[k]:9.4f}")
+    return 0
 
 
 def train_replay(a):
@@ -803,6 +868,8 @@ def main():
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--threads", type=int, default=1)
     pt.add_argument("--replay", default=None, help="folder from bench/parity/replay.ts: train on softseg's own initial weights and batches")
+    pt.add_argument("--batch-stats", action="store_true",
+                    help="with --replay: compare the recorded batches' statistics with the twin's own loader (same recipe, augmentation, seed, --steps) instead of training")
     pt.add_argument("--perturb", type=float, default=0.0,
                     help="with --replay: multiply every initial weight by 1 + PERTURB * N(0,1) (torch seed --seed): how far float rounding alone moves a run")
     a = p.parse_args()
@@ -815,6 +882,8 @@ def main():
         a.init = "torch"
     global NEAREST
     NEAREST = "nearest-exact" if (a.mask_resize or ("exact" if a.side == "mirror" else "nearest")) == "exact" else "nearest"
+    if a.replay and a.batch_stats:
+        return batch_stats(a)
     print("@@TWIN " + json.dumps(train_replay(a) if a.replay else train(a)), flush=True)
     return 0
 

@@ -336,11 +336,8 @@ def check(path):
 def lockstep(path):
     """Loads what lockstep.ts wrote (a checkpoint's weights, BN statistics and AdamW moments), computes the
     gradients on the batch of that step and runs the same steps on the recorded batches; prints the differences."""
-    import os
     d = json.load(open(path))
-    meta = json.load(open(os.path.join(d["replay"], "meta.json")))
-    n, (h, w), c = meta["n"], meta["size"], d["classes"]
-    model = create_model(d["model"], c, "mirror")
+    model = create_model(d["model"], d["classes"], "mirror")
     load_softseg_weights(model, d["initial"])
     pm = param_map(model)
     opt = make_optimizer(model, "mirror", d["lr"], d["weightDecay"])
@@ -350,19 +347,7 @@ def lockstep(path):
             m = tf_to_torch(name, d["adam"][f"{name}/m"], d["initial"][name]["shape"])
             v = tf_to_torch(name, d["adam"][f"{name}/v"], d["initial"][name]["shape"])
             opt.state[p] = {"step": torch.tensor(t), "exp_avg": m, "exp_avg_sq": v}
-    rd = d["replay"]
-    images = np.memmap(os.path.join(rd, "images.f32"), np.float32, "r").reshape(-1, n, h, w, 3)
-    masks = np.memmap(os.path.join(rd, "masks.u8"), np.uint8, "r").reshape(-1, n, h, w)
-    if d["recipe"] != "train":
-        teacher = np.memmap(os.path.join(rd, "teacher.f32"), np.float32, "r").reshape(-1, n, h, w, meta["classes"])
-        keep = np.memmap(os.path.join(rd, "keep.u8"), np.uint8, "r").reshape(-1, n, h, w)
-
-    def batch(i):
-        x = torch.from_numpy(np.array(images[i])).permute(0, 3, 1, 2).contiguous()
-        y = torch.from_numpy(np.array(masks[i], np.int64))
-        if d["recipe"] == "train":
-            return x, y, None, None
-        return x, y, torch.from_numpy(np.array(teacher[i])).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(np.array(keep[i], np.float32))
+    _, batch = open_recording(d["replay"])
 
     def loss_of(logits, y, p, k):
         if d["recipe"] == "distill":
@@ -711,8 +696,9 @@ def train(a):
             "lossLast": float(np.mean(losses[-50:])), "seconds": time.time() - start, "threads": torch.get_num_threads()}
 
 
-def recorded_batches(d, steps):
-    """The batches replay.ts recorded in folder d, in twin_batches' format (NCHW images, long labels)."""
+def open_recording(d):
+    """A folder from replay.ts: its meta.json and batch(i), the i-th recorded batch in twin_batches' format (NCHW
+    images, long labels, and for distill/ssl NCHW teacher probabilities and the float keep mask; else None)."""
     import os
     meta = json.load(open(os.path.join(d, "meta.json")))
     n, (h, w) = meta["n"], meta["size"]
@@ -722,13 +708,20 @@ def recorded_batches(d, steps):
     if meta["recipe"] != "train":
         teacher = np.memmap(os.path.join(d, "teacher.f32"), np.float32, "r").reshape(-1, n, h, w, meta["classes"])
         keep = np.memmap(os.path.join(d, "keep.u8"), np.uint8, "r").reshape(-1, n, h, w)
-    for i in range(min(steps, meta["steps"])):
+
+    def batch(i):
         x = torch.from_numpy(np.array(images[i])).permute(0, 3, 1, 2).contiguous()
         y = torch.from_numpy(np.array(masks[i], np.int64))
         if teacher is None:
-            yield x, y, None, None
-        else:
-            yield x, y, torch.from_numpy(np.array(teacher[i])).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(np.array(keep[i], np.float32))
+            return x, y, None, None
+        return x, y, torch.from_numpy(np.array(teacher[i])).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(np.array(keep[i], np.float32))
+    return meta, batch
+
+
+def recorded_batches(d, steps):
+    meta, batch = open_recording(d)
+    for i in range(min(steps, meta["steps"])):
+        yield batch(i)
 
 
 def batch_stats(a):
@@ -775,8 +768,8 @@ def train_replay(a):
     import os
     import time
     d = a.replay
-    meta = json.load(open(os.path.join(d, "meta.json")))
-    n, (h, w), c, steps = meta["n"], meta["size"], a.classes, meta["steps"]
+    meta, batch = open_recording(d)
+    c, steps = a.classes, meta["steps"]
     if a.steps and a.steps < steps:
         steps = a.steps
     torch.manual_seed(a.seed)
@@ -790,18 +783,11 @@ def train_replay(a):
             for prm in model.parameters():
                 prm.mul_(1 + a.perturb * torch.randn(prm.shape, generator=gen))
     opt = make_optimizer(model, "mirror", meta["lr"], meta["weightDecay"])
-    images = np.memmap(os.path.join(d, "images.f32"), np.float32, "r").reshape(-1, n, h, w, 3)
-    masks = np.memmap(os.path.join(d, "masks.u8"), np.uint8, "r").reshape(-1, n, h, w)
-    teacher = keep = None
-    if meta["recipe"] != "train":
-        teacher = np.memmap(os.path.join(d, "teacher.f32"), np.float32, "r").reshape(-1, n, h, w, meta["classes"])
-        keep = np.memmap(os.path.join(d, "keep.u8"), np.uint8, "r").reshape(-1, n, h, w)
     start = time.time()
     window, windows = [], []
     model.train()
     for step in range(steps):
-        x = torch.from_numpy(np.array(images[step])).permute(0, 3, 1, 2).contiguous()
-        y = torch.from_numpy(np.array(masks[step], np.int64))
+        x, y, p, k = batch(step)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, meta["lr"], meta["steps"], meta["warmupSteps"])
         opt.zero_grad(set_to_none=True)
@@ -809,8 +795,6 @@ def train_replay(a):
         if meta["recipe"] == "train":
             loss = objective(meta["loss"], logits, y)
         else:
-            p = torch.from_numpy(np.array(teacher[step])).permute(0, 3, 1, 2).contiguous()
-            k = torch.from_numpy(np.array(keep[step], np.float32))
             loss = kd_objective(logits, y, p, k) if meta["recipe"] == "distill" else objective("ce+jml", logits, y) + teacher_terms(logits, p, k)
         loss.backward()
         opt.step()

@@ -58,6 +58,40 @@ function syntheticBatch(n: number, noise = 0): TensorBatch {
   });
 }
 
+type Outputs = Record<'cpu' | 'webgpu', Float32Array[][]>;
+
+/**
+ * Runs `compute` for every case on the cpu backend, then on webgpu, and returns each backend's outputs per case
+ * ([case][output]). `compute` must leave nothing behind but the tensors it returns (checked).
+ */
+async function onCpuAndWebGpu<C>(cases: readonly C[], compute: (c: C, backend: 'cpu' | 'webgpu') => tf.Tensor[]): Promise<Outputs> {
+  const results: Outputs = { cpu: [], webgpu: [] };
+  for (const backend of ['cpu', 'webgpu'] as const) {
+    await initBackend({ backend });
+    for (const c of cases) {
+      const before = tf.memory().numTensors;
+      const out = compute(c, backend);
+      results[backend].push(await Promise.all(out.map((e) => e.data() as Promise<Float32Array>)));
+      tf.dispose(out);
+      assert.equal(tf.memory().numTensors, before, `${backend} ${JSON.stringify(c)}: tensors left behind`);
+    }
+  }
+  return results;
+}
+
+/** Asserts webgpu's outputs equal cpu's: max |Δ| ≤ tol · max(max |cpu|, floor), per case and named output. */
+function assertAgree<C>(cases: readonly C[], results: Outputs, parts: readonly string[], tol: number, floor = 0): void {
+  cases.forEach((c, i) => parts.forEach((part, k) => {
+    const expected = results.cpu[i]![k]!, got = results.webgpu[i]![k]!;
+    let d = 0, s = 0;
+    for (let j = 0; j < expected.length; j++) {
+      d = Math.max(d, Math.abs(expected[j]! - got[j]!));
+      s = Math.max(s, Math.abs(expected[j]!));
+    }
+    assert.ok(d <= tol * Math.max(s, floor), `${JSON.stringify(c)} ${part}: max difference ${d} vs scale ${s}`);
+  }));
+}
+
 describe('webgpu backend', () => {
   test('starts on the adapter the probe found, with the project kernels', async (t) => {
     if (!(await onWebGpu(t))) return;
@@ -123,29 +157,16 @@ describe('webgpu backend', () => {
       [[2, 33, 31, 4], [3, 3, 4, 8], 2, 'valid'], // vec4 reads, stride 2
       [[2, 300, 1, 2], [3, 1, 2, 3], 1, 'same'], // one output column
     ];
-    const results: Record<string, Float32Array[]> = { cpu: [], webgpu: [] };
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      await initBackend({ backend });
-      for (const [xShape, filterShape, stride, pad] of cases) {
-        const x = tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D;
-        const dy = tf.tidy(() => tf.randomNormal(tf.conv2d(x, tf.zeros(filterShape) as tf.Tensor4D, stride, pad).shape, 0, 1, 'float32', 2));
-        const before = tf.memory().numTensors;
-        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: [stride, stride], pad, dataFormat: 'NHWC', filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
-        assert.deepEqual(dw.shape, filterShape);
-        results[backend]!.push((await dw.data()) as Float32Array);
-        assert.equal(tf.memory().numTensors, before + 1, `${backend}: intermediate tensors left behind`);
-        tf.dispose([x, dy, dw]);
-      }
-    }
-    cases.forEach((c, i) => {
-      const expected = results.cpu![i]!, got = results.webgpu![i]!;
-      let d = 0, s = 0;
-      for (let j = 0; j < expected.length; j++) {
-        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
-        s = Math.max(s, Math.abs(expected[j]!));
-      }
-      assert.ok(d <= 1e-5 * s, `${JSON.stringify(c)}: max difference ${d} vs scale ${s}`);
+    // The kernel runs outside any tidy, so intermediate tensors it leaves behind are counted.
+    const results = await onCpuAndWebGpu(cases, ([xShape, filterShape, stride, pad]) => {
+      const x = tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D;
+      const dy = tf.tidy(() => tf.randomNormal(tf.conv2d(x, tf.zeros(filterShape) as tf.Tensor4D, stride, pad).shape, 0, 1, 'float32', 2));
+      const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: [stride, stride], pad, dataFormat: 'NHWC', filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      assert.deepEqual(dw.shape, filterShape);
+      tf.dispose([x, dy]);
+      return [dw];
     });
+    assertAgree(cases, results, ['dw'], 1e-5);
   });
 
   test('the project DepthwiseConv2dNativeBackpropFilter (a two-level reduction) agrees with the cpu backend: strides, paddings, multipliers', async (t) => {
@@ -164,29 +185,15 @@ describe('webgpu backend', () => {
       const [outH, outW] = [1, 2].map((d) => pad === 'valid' ? Math.ceil((xShape[d]! - (d === 1 ? kh : kw) + 1) / stride) : pad === 'same' ? Math.ceil(xShape[d]! / stride) : xShape[d]! + 2 * pad - (d === 1 ? kh : kw) + 1);
       assert.ok(xShape[0] * outH! * outW! >= DEPTHWISE_MIN_POSITIONS, `${xShape}: below the project kernel's size`);
     }
-    const results: Record<string, Float32Array[]> = { cpu: [], webgpu: [] };
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      await initBackend({ backend });
-      for (const [xShape, filterShape, stride, pad] of cases) {
-        const x = tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D;
-        const dy = tf.tidy(() => tf.randomNormal(tf.depthwiseConv2d(x, tf.zeros(filterShape) as tf.Tensor4D, stride, pad).shape, 0, 1, 'float32', 2));
-        const before = tf.memory().numTensors;
-        const dw = tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: [stride, stride], dilations: [1, 1], pad, filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
-        assert.deepEqual(dw.shape, filterShape);
-        results[backend]!.push((await dw.data()) as Float32Array);
-        assert.equal(tf.memory().numTensors, before + 1, `${backend}: intermediate tensors left behind`);
-        tf.dispose([x, dy, dw]);
-      }
-    }
-    cases.forEach((c, i) => {
-      const expected = results.cpu![i]!, got = results.webgpu![i]!;
-      let d = 0, s = 0;
-      for (let j = 0; j < expected.length; j++) {
-        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
-        s = Math.max(s, Math.abs(expected[j]!));
-      }
-      assert.ok(d <= 1e-5 * s, `${JSON.stringify(c)}: max difference ${d} vs scale ${s}`);
+    const results = await onCpuAndWebGpu(cases, ([xShape, filterShape, stride, pad]) => {
+      const x = tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D;
+      const dy = tf.tidy(() => tf.randomNormal(tf.depthwiseConv2d(x, tf.zeros(filterShape) as tf.Tensor4D, stride, pad).shape, 0, 1, 'float32', 2));
+      const dw = tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: [stride, stride], dilations: [1, 1], pad, filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      assert.deepEqual(dw.shape, filterShape);
+      tf.dispose([x, dy]);
+      return [dw];
     });
+    assertAgree(cases, results, ['dw'], 1e-5);
   });
 
   test('the project DepthwiseConv2dNativeBackpropInput (stride 1) agrees with the cpu backend: paddings, kernel shapes, multipliers', async (t) => {
@@ -200,29 +207,15 @@ describe('webgpu backend', () => {
       [[1, 2, 2, 3], [3, 3, 3, 1], 1, 'same'],
       [[2, 33, 31, 5], [3, 3, 5, 1], 2, 'same'],
     ];
-    const results: Record<string, Float32Array[]> = { cpu: [], webgpu: [] };
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      await initBackend({ backend });
-      for (const [xShape, filterShape, stride, pad] of cases) {
-        const filter = tf.randomNormal(filterShape, 0, 1, 'float32', 1) as tf.Tensor4D;
-        const dy = tf.tidy(() => tf.randomNormal(tf.depthwiseConv2d(tf.zeros(xShape) as tf.Tensor4D, filter, stride, pad).shape, 0, 1, 'float32', 2));
-        const before = tf.memory().numTensors;
-        const dx = tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { strides: [stride, stride], dilations: [1, 1], pad, inputShape: xShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
-        assert.deepEqual(dx.shape, xShape);
-        results[backend]!.push((await dx.data()) as Float32Array);
-        assert.equal(tf.memory().numTensors, before + 1, `${backend}: intermediate tensors left behind`);
-        tf.dispose([filter, dy, dx]);
-      }
-    }
-    cases.forEach((c, i) => {
-      const expected = results.cpu![i]!, got = results.webgpu![i]!;
-      let d = 0, s = 0;
-      for (let j = 0; j < expected.length; j++) {
-        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
-        s = Math.max(s, Math.abs(expected[j]!));
-      }
-      assert.ok(d <= 1e-5 * s, `${JSON.stringify(c)}: max difference ${d} vs scale ${s}`);
+    const results = await onCpuAndWebGpu(cases, ([xShape, filterShape, stride, pad]) => {
+      const filter = tf.randomNormal(filterShape, 0, 1, 'float32', 1) as tf.Tensor4D;
+      const dy = tf.tidy(() => tf.randomNormal(tf.depthwiseConv2d(tf.zeros(xShape) as tf.Tensor4D, filter, stride, pad).shape, 0, 1, 'float32', 2));
+      const dx = tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { strides: [stride, stride], dilations: [1, 1], pad, inputShape: xShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      assert.deepEqual(dx.shape, xShape);
+      tf.dispose([filter, dy]);
+      return [dx];
     });
+    assertAgree(cases, results, ['dx'], 1e-5);
   });
 
   test('the project AdamW kernel gives the optimizer\'s plain-op update (x, m, v)', async (t) => {
@@ -246,48 +239,31 @@ describe('webgpu backend', () => {
     if (!(await onWebGpu(t))) return;
     // Rows (N·H·W) from 1 to 1600: one chunk, several chunks and a last partial chunk; offset 100 tests the shift.
     const cases: Array<[number[], number]> = [[[2, 5, 7, 3], 0], [[4, 20, 20, 16], 100], [[1, 1, 1, 4], 0], [[6, 5], 0], [[3, 4, 130], 100], [[2, 9, 9, 1], 0]];
-    const results: Record<string, Float32Array[][]> = { cpu: [], webgpu: [] };
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      await initBackend({ backend });
-      for (const [shape, offset] of cases) {
-        const c = shape.at(-1)!;
-        const before = tf.memory().numTensors;
-        const out = tf.tidy(() => {
-          const x = tf.add(tf.randomNormal(shape, 0, 2, 'float32', 1), offset);
-          const [gamma, beta, movingMean] = [tf.randomNormal([c], 1, 0.5, 'float32', 2), tf.randomNormal([c], 0, 1, 'float32', 3), tf.randomNormal([c], 0, 1, 'float32', 4)] as tf.Tensor1D[];
-          const movingVariance = tf.randomUniform([c], 0.5, 2, 'float32', 6) as tf.Tensor1D;
-          const w = tf.randomNormal(shape, 0, 1, 'float32', 5);
-          const axes = shape.slice(0, -1).map((_, i) => i);
-          // webgpu: the fused kernel; cpu: the plain ops (the stock layer's arithmetic, moving averages as tfjs-layers).
-          const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor): tf.Tensor[] => {
-            if (backend === 'webgpu') {
-              const r = batchNormTrain(xx, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-3, { mean: movingMean, variance: movingVariance, momentum: 0.9 });
-              return [r.y, r.mean, r.variance, r.movingMean!, r.movingVariance!];
-            }
-            const m = tf.moments(xx, axes);
-            const decay = tf.scalar(1 - 0.9);
-            return [tf.batchNorm(xx, m.mean, m.variance, bb as tf.Tensor1D, gg as tf.Tensor1D, 1e-3), m.mean, m.variance,
-              tf.sub(movingMean, tf.mul(tf.sub(movingMean, m.mean), decay)), tf.sub(movingVariance, tf.mul(tf.sub(movingVariance, m.variance), decay))];
-          };
-          const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, gg, bb)[0]!, w)))([x, gamma, beta]);
-          return [...f(x, gamma, beta), ...grads];
-        });
-        results[backend]!.push(await Promise.all(out.map((e) => e.data() as Promise<Float32Array>)));
-        tf.dispose(out);
-        assert.equal(tf.memory().numTensors, before, `${backend} ${shape}: tensors leaked`);
-      }
-    }
-    const parts = ['y', 'mean', 'variance', 'moving mean', 'moving variance', 'dx', 'dγ', 'dβ'];
-    cases.forEach((c, i) => parts.forEach((part, k) => {
-      const expected = results.cpu![i]![k]!, got = results.webgpu![i]![k]!;
-      let d = 0, s = 0;
-      for (let j = 0; j < expected.length; j++) {
-        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
-        s = Math.max(s, Math.abs(expected[j]!));
-      }
-      // Scale floor 0.1: with one row dx is 0 up to the cpu backend's rounding of terms of size γ·dy/√ε ≈ 60 that cancel.
-      assert.ok(d <= 1e-4 * Math.max(s, 0.1), `${JSON.stringify(c)} ${part}: max difference ${d} vs scale ${s}`);
-    }));
+    const results = await onCpuAndWebGpu(cases, ([shape, offset], backend) => {
+      const c = shape.at(-1)!;
+      return tf.tidy(() => {
+        const x = tf.add(tf.randomNormal(shape, 0, 2, 'float32', 1), offset);
+        const [gamma, beta, movingMean] = [tf.randomNormal([c], 1, 0.5, 'float32', 2), tf.randomNormal([c], 0, 1, 'float32', 3), tf.randomNormal([c], 0, 1, 'float32', 4)] as tf.Tensor1D[];
+        const movingVariance = tf.randomUniform([c], 0.5, 2, 'float32', 6) as tf.Tensor1D;
+        const w = tf.randomNormal(shape, 0, 1, 'float32', 5);
+        const axes = shape.slice(0, -1).map((_, i) => i);
+        // webgpu: the fused kernel; cpu: the plain ops (the stock layer's arithmetic, moving averages as tfjs-layers).
+        const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor): tf.Tensor[] => {
+          if (backend === 'webgpu') {
+            const r = batchNormTrain(xx, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-3, { mean: movingMean, variance: movingVariance, momentum: 0.9 });
+            return [r.y, r.mean, r.variance, r.movingMean!, r.movingVariance!];
+          }
+          const m = tf.moments(xx, axes);
+          const decay = tf.scalar(1 - 0.9);
+          return [tf.batchNorm(xx, m.mean, m.variance, bb as tf.Tensor1D, gg as tf.Tensor1D, 1e-3), m.mean, m.variance,
+            tf.sub(movingMean, tf.mul(tf.sub(movingMean, m.mean), decay)), tf.sub(movingVariance, tf.mul(tf.sub(movingVariance, m.variance), decay))];
+        };
+        const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, gg, bb)[0]!, w)))([x, gamma, beta]);
+        return [...f(x, gamma, beta), ...grads];
+      });
+    });
+    // Scale floor 0.1: with one row dx is 0 up to the cpu backend's rounding of terms of size γ·dy/√ε ≈ 60 that cancel.
+    assertAgree(cases, results, ['y', 'mean', 'variance', 'moving mean', 'moving variance', 'dx', 'dγ', 'dβ'], 1e-4, 0.1);
   });
 
   test('the project SoftsegJdtStats and its gradient agree with the cpu kernels: hard/soft labels, keep mask, ignore index', async (t) => {
@@ -295,126 +271,64 @@ describe('webgpu backend', () => {
     // [N, P, C]: one chunk; several chunks with a partial last one (P = 1000).
     const shapes: Array<[number, number, number]> = [[2, 35, 4], [3, 1000, 11]];
     const variants = [{ hard: true, keep: false, ignoreIndex: 255 }, { hard: true, keep: true, ignoreIndex: null }, { hard: false, keep: false, ignoreIndex: null }, { hard: false, keep: true, ignoreIndex: null }];
-    const results: Record<string, Float32Array[][]> = { cpu: [], webgpu: [] };
+    const cases = shapes.flatMap((shape) => variants.map((v) => ({ shape, ...v })));
     // The cpu oracle: the project's cpu kernels, registered for this test only (the other tests' cpu runs use plain ops).
     const cpuKernels = jdtStatsKernels.filter((k) => k.backendName === 'cpu');
     for (const k of cpuKernels) tf.registerKernel(k);
     t.after(() => { for (const k of cpuKernels) tf.unregisterKernel(k.kernelName, 'cpu'); });
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      await initBackend({ backend });
-      for (const [n, p, c] of shapes) {
-        for (const v of variants) {
-          const before = tf.memory().numTensors;
-          const out = tf.tidy(() => {
-            const prob = tf.softmax(tf.randomNormal([n, p, c], 0, 2, 'float32', 1));
-            // Hard: ids beyond the classes (clamped) and the ignore index; soft: a distribution, with pixels equal to prob
-            // (d = 0, the gradient's third case).
-            const label = v.hard
-              ? tf.where(tf.equal(tf.randomUniform([n, p], 0, 9, 'int32', 3), 0), tf.scalar(255, 'int32'), tf.randomUniform([n, p], -1, c + 1, 'int32', 2))
-              : tf.where(tf.greater(tf.randomUniform([n, p, 1], 0, 1, 'float32', 4), 0.8), prob, tf.softmax(tf.randomNormal([n, p, c], 0, 2, 'float32', 5)));
-            const inputs: tf.NamedTensorMap = { prob, label };
-            if (v.keep) inputs.keep = tf.cast(tf.greater(tf.randomUniform([n, p], 0, 1, 'float32', 6), 0.3), 'float32');
-            const attrs = { hard: v.hard, ignoreIndex: v.ignoreIndex } as unknown as tf.NamedAttrMap;
-            const stats = tf.engine().runKernel('SoftsegJdtStats', inputs, attrs) as tf.Tensor;
-            const dy = tf.randomNormal([6, n, c], 0, 1, 'float32', 7);
-            return [stats, tf.engine().runKernel('SoftsegJdtStatsGrad', { ...inputs, dy }, attrs) as tf.Tensor];
-          });
-          results[backend]!.push(await Promise.all(out.map((e) => e.data() as Promise<Float32Array>)));
-          tf.dispose(out);
-          assert.equal(tf.memory().numTensors, before, `${backend}: tensors leaked`);
-        }
-      }
-    }
-    let i = 0;
-    for (const shape of shapes) {
-      for (const v of variants) {
-        ['stats', 'dprob'].forEach((part, k) => {
-          const expected = results.cpu![i]![k]!, got = results.webgpu![i]![k]!;
-          let d = 0, s = 0;
-          for (let j = 0; j < expected.length; j++) {
-            d = Math.max(d, Math.abs(expected[j]! - got[j]!));
-            s = Math.max(s, Math.abs(expected[j]!));
-          }
-          assert.ok(d <= 1e-5 * s, `${shape} ${JSON.stringify(v)} ${part}: max difference ${d} vs scale ${s}`);
-        });
-        i++;
-      }
-    }
+    const results = await onCpuAndWebGpu(cases, ({ shape: [n, p, c], ...v }) => tf.tidy(() => {
+      const prob = tf.softmax(tf.randomNormal([n, p, c], 0, 2, 'float32', 1));
+      // Hard: ids beyond the classes (clamped) and the ignore index; soft: a distribution, with pixels equal to prob
+      // (d = 0, the gradient's third case).
+      const label = v.hard
+        ? tf.where(tf.equal(tf.randomUniform([n, p], 0, 9, 'int32', 3), 0), tf.scalar(255, 'int32'), tf.randomUniform([n, p], -1, c + 1, 'int32', 2))
+        : tf.where(tf.greater(tf.randomUniform([n, p, 1], 0, 1, 'float32', 4), 0.8), prob, tf.softmax(tf.randomNormal([n, p, c], 0, 2, 'float32', 5)));
+      const inputs: tf.NamedTensorMap = { prob, label };
+      if (v.keep) inputs.keep = tf.cast(tf.greater(tf.randomUniform([n, p], 0, 1, 'float32', 6), 0.3), 'float32');
+      const attrs = { hard: v.hard, ignoreIndex: v.ignoreIndex } as unknown as tf.NamedAttrMap;
+      const stats = tf.engine().runKernel('SoftsegJdtStats', inputs, attrs) as tf.Tensor;
+      const dy = tf.randomNormal([6, n, c], 0, 1, 'float32', 7);
+      return [stats, tf.engine().runKernel('SoftsegJdtStatsGrad', { ...inputs, dy }, attrs) as tf.Tensor];
+    }));
+    assertAgree(cases, results, ['stats', 'dprob'], 1e-5);
   });
 
   test('the project SoftsegLogSoftmax (log-probabilities, probabilities) and its gradient agree with tf.logSoftmax + tf.exp on cpu', async (t) => {
     if (!(await onWebGpu(t))) return;
     // Rows above the backend's CPU hand-off size; scale 40 gives rows with one dominant class (probabilities 0).
     const cases: Array<[number[], number]> = [[[2, 20, 20, 11], 1], [[2, 20, 20, 11], 40], [[300, 130], 1], [[4096, 1], 1]];
-    const results: Record<string, Float32Array[][]> = { cpu: [], webgpu: [] };
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      await initBackend({ backend });
-      for (const [shape, scale] of cases) {
-        const before = tf.memory().numTensors;
-        const out = tf.tidy(() => {
-          const z = tf.randomNormal(shape, 0, scale, 'float32', 1);
-          const [w1, w2] = [tf.randomNormal(shape, 0, 1, 'float32', 2), tf.randomNormal(shape, 0, 1, 'float32', 3)];
-          // webgpu: the fused kernel; cpu: the plain ops (logSoftmaxWithProbs's fallback).
-          const parts = (zz: tf.Tensor): tf.Tensor[] => {
-            const { logp, prob } = logSoftmaxWithProbs(zz);
-            return [logp, prob, tf.add(tf.sum(tf.mul(logp, w1)), tf.sum(tf.mul(prob, w2)))];
-          };
-          const [logp, prob] = parts(z);
-          const grads = [0, 1, 2].map((k) => tf.grad((zz: tf.Tensor) => (k === 2 ? parts(zz)[2]! : tf.sum(tf.mul(parts(zz)[k]!, k === 0 ? w1 : w2))) as tf.Scalar)(z));
-          return [logp!, prob!, ...grads];
-        });
-        results[backend]!.push(await Promise.all(out.map((e) => e.data() as Promise<Float32Array>)));
-        tf.dispose(out);
-        assert.equal(tf.memory().numTensors, before, `${backend} ${shape}: tensors leaked`);
-      }
-    }
-    const parts = ['logp', 'prob', 'gradient through logp', 'gradient through prob', 'gradient through both'];
-    cases.forEach((c, i) => parts.forEach((part, k) => {
-      const expected = results.cpu![i]![k]!, got = results.webgpu![i]![k]!;
-      let d = 0, s = 0;
-      for (let j = 0; j < expected.length; j++) {
-        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
-        s = Math.max(s, Math.abs(expected[j]!));
-      }
-      // Scale floor 1e-3: with one class the probabilities are 1 and every gradient is 0 up to rounding.
-      assert.ok(d <= 1e-5 * Math.max(s, 1e-3), `${JSON.stringify(c)} ${part}: max difference ${d} vs scale ${s}`);
+    const results = await onCpuAndWebGpu(cases, ([shape, scale]) => tf.tidy(() => {
+      const z = tf.randomNormal(shape, 0, scale, 'float32', 1);
+      const [w1, w2] = [tf.randomNormal(shape, 0, 1, 'float32', 2), tf.randomNormal(shape, 0, 1, 'float32', 3)];
+      // webgpu: the fused kernel; cpu: the plain ops (logSoftmaxWithProbs's fallback).
+      const parts = (zz: tf.Tensor): tf.Tensor[] => {
+        const { logp, prob } = logSoftmaxWithProbs(zz);
+        return [logp, prob, tf.add(tf.sum(tf.mul(logp, w1)), tf.sum(tf.mul(prob, w2)))];
+      };
+      const [logp, prob] = parts(z);
+      const grads = [0, 1, 2].map((k) => tf.grad((zz: tf.Tensor) => (k === 2 ? parts(zz)[2]! : tf.sum(tf.mul(parts(zz)[k]!, k === 0 ? w1 : w2))) as tf.Scalar)(z));
+      return [logp!, prob!, ...grads];
     }));
+    // Scale floor 1e-3: with one class the probabilities are 1 and every gradient is 0 up to rounding.
+    assertAgree(cases, results, ['logp', 'prob', 'gradient through logp', 'gradient through prob', 'gradient through both'], 1e-5, 1e-3);
   });
 
   test('the project SoftsegHardNll and its gradient agree with the cpu kernels (ignore index, labels out of range)', async (t) => {
     if (!(await onWebGpu(t))) return;
     // [M, C, ignoreIndex]: several chunks with a partial last one; a few rows.
     const cases: Array<[number, number, number | null]> = [[5000, 11, 255], [5000, 11, null], [7, 3, 255]];
-    const results: Record<string, Float32Array[][]> = { cpu: [], webgpu: [] };
     // The cpu oracle: the project's cpu kernels, registered for this test only.
     const cpuKernels = hardNllKernels.filter((k) => k.backendName === 'cpu');
     for (const k of cpuKernels) tf.registerKernel(k);
     t.after(() => { for (const k of cpuKernels) tf.unregisterKernel(k.kernelName, 'cpu'); });
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      await initBackend({ backend });
-      for (const [m, c, ignoreIndex] of cases) {
-        const before = tf.memory().numTensors;
-        const out = tf.tidy(() => {
-          const logp = tf.logSoftmax(tf.randomNormal([m, c], 0, 2, 'float32', 1));
-          const label = tf.where(tf.equal(tf.randomUniform([m], 0, 9, 'int32', 3), 0), tf.scalar(255, 'int32'), tf.randomUniform([m], -1, c + 1, 'int32', 2));
-          const attrs = { ignoreIndex } as unknown as tf.NamedAttrMap;
-          const sums = tf.engine().runKernel('SoftsegHardNll', { logp, label }, attrs) as tf.Tensor;
-          return [sums, tf.engine().runKernel('SoftsegHardNllGrad', { logp, label, dy: tf.tensor1d([0.7, -2]) }, attrs) as tf.Tensor];
-        });
-        results[backend]!.push(await Promise.all(out.map((e) => e.data() as Promise<Float32Array>)));
-        tf.dispose(out);
-        assert.equal(tf.memory().numTensors, before, `${backend}: tensors leaked`);
-      }
-    }
-    cases.forEach((c, i) => ['sums', 'dlogp'].forEach((part, k) => {
-      const expected = results.cpu![i]![k]!, got = results.webgpu![i]![k]!;
-      let d = 0, s = 0;
-      for (let j = 0; j < expected.length; j++) {
-        d = Math.max(d, Math.abs(expected[j]! - got[j]!));
-        s = Math.max(s, Math.abs(expected[j]!));
-      }
-      assert.ok(d <= 1e-5 * s, `${JSON.stringify(c)} ${part}: max difference ${d} vs scale ${s}`);
+    const results = await onCpuAndWebGpu(cases, ([m, c, ignoreIndex]) => tf.tidy(() => {
+      const logp = tf.logSoftmax(tf.randomNormal([m, c], 0, 2, 'float32', 1));
+      const label = tf.where(tf.equal(tf.randomUniform([m], 0, 9, 'int32', 3), 0), tf.scalar(255, 'int32'), tf.randomUniform([m], -1, c + 1, 'int32', 2));
+      const attrs = { ignoreIndex } as unknown as tf.NamedAttrMap;
+      const sums = tf.engine().runKernel('SoftsegHardNll', { logp, label }, attrs) as tf.Tensor;
+      return [sums, tf.engine().runKernel('SoftsegHardNllGrad', { logp, label, dy: tf.tensor1d([0.7, -2]) }, attrs) as tf.Tensor];
     }));
+    assertAgree(cases, results, ['sums', 'dlogp'], 1e-5);
   });
 
   test('synchronous reads of GPU data fail with a message saying to read asynchronously; async reads work', async (t) => {

@@ -40,6 +40,20 @@ const GEMM_UNIFORMS = 'positions : i32, rowsM : i32, colsN : i32, inChannels : i
  * row block y) over the z-th range of output positions. A[k, (a, b, c)] = X[n, a + y·sH − top, b + x·sW − left, c]
  * for position k = (n, y, x) (zero outside), B[k, o] = dY[k, o]; both staged through workgroup memory.
  */
+/** WGSL: moves the reduction index k and its output position (n, y, x) on by `step` positions. */
+function advancePosition(step: number): string {
+  return `k += ${step};
+            x += ${step};
+            while (x >= uniforms.outW) {
+              x -= uniforms.outW;
+              y += 1;
+            }
+            while (y >= uniforms.outH) {
+              y -= uniforms.outH;
+              n += 1;
+            }`;
+}
+
 function gemmProgram(splits: number, m: number, nCols: number, vec4: boolean): WebGpuProgram {
   if (vec4) return gemmVec4Program(splits, m, nCols);
   return {
@@ -99,16 +113,7 @@ function gemmProgram(splits: number, m: number, nCols: number, vec4: boolean): W
             let kk = li / ${TILE} + i * ${64 / TILE};
             tileA[kk][r] = readA(k, n, y, x, rowTap, kEnd);
             tileB[kk][r / 4][r % 4] = readB(k, col0 + r, kEnd);
-            k += ${64 / TILE};
-            x += ${64 / TILE};
-            while (x >= uniforms.outW) {
-              x -= uniforms.outW;
-              y += 1;
-            }
-            while (y >= uniforms.outH) {
-              y -= uniforms.outH;
-              n += 1;
-            }
+            ${advancePosition(64 / TILE)}
           }
           workgroupBarrier();
           for (var kk = 0; kk < ${TILE}; kk++) {
@@ -194,16 +199,7 @@ function gemmVec4Program(splits: number, m: number, nCols: number): WebGpuProgra
             }
             tileA[kk][g] = a;
             tileB[kk][g] = b;
-            k += ${64 / (TILE / 4)};
-            x += ${64 / (TILE / 4)};
-            while (x >= uniforms.outW) {
-              x -= uniforms.outW;
-              y += 1;
-            }
-            while (y >= uniforms.outH) {
-              y -= uniforms.outH;
-              n += 1;
-            }
+            ${advancePosition(64 / (TILE / 4))}
           }
           workgroupBarrier();
           for (var kk = 0; kk < ${TILE}; kk++) {

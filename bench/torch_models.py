@@ -36,7 +36,7 @@ def conv_bn_relu(cin, cout, k=3, stride=1):
 
 
 class UNet(nn.Module):
-    """src/models/unet.ts: stages of two conv3x3+BN+ReLU with 2x2 max-pool between, decoder per level:
+    """src/models/unet.ts: stages of two conv3x3+BN+ReLU with a 3x3 stride-2 max-pool between, decoder per level:
     bilinear x2 up, concat [up, skip], one conv3x3+BN+ReLU; 1x1 classifier."""
 
     def __init__(self, stages, num_classes):
@@ -56,7 +56,7 @@ class UNet(nn.Module):
         skips = []
         for i, block in enumerate(self.enc):
             if i > 0:
-                x = F.max_pool2d(x, 2, 2)
+                x = F.max_pool2d(x, 3, 2, 1)  # softseg's centred pool (src/models/base.ts maxPool)
             x = block(x)
             skips.append(x)
         for j, block in enumerate(self.dec):

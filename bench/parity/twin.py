@@ -124,12 +124,14 @@ class MobileUNet(nn.Module):
 
 
 class UNet(nn.Module):
-    """src/models/unet.ts: per stage two conv3x3+BN+ReLU (2x2 max-pool between stages), per level bilinear x2 up,
+    """src/models/unet.ts: per stage two conv3x3+BN+ReLU (max-pool between stages), per level bilinear x2 up,
     concat [up, skip], one conv3x3+BN+ReLU; 1x1 classifier. unet: 32-64-128-256, unet-lite: 16-32-64-128."""
 
-    def __init__(self, num_classes, stages, tf_pad=True, legacy_up=True):
+    def __init__(self, num_classes, stages, tf_pad=True, legacy_up=True, centred_pool=True):
         super().__init__()
         self.names = []
+        # softseg pools 3x3 / stride 2 / pad 1 (centred where its legacy upsampling reads back); plain PyTorch 2x2
+        self.pool = (lambda x: F.max_pool2d(x, 3, 2, 1)) if centred_pool else (lambda x: F.max_pool2d(x, 2, 2))
         self.enc = nn.ModuleList()
         cin = 3
         for i, c in enumerate(stages, 1):
@@ -149,7 +151,7 @@ class UNet(nn.Module):
         skips = []
         for i, stage in enumerate(self.enc):
             if i > 0:
-                x = F.max_pool2d(x, 2, 2)
+                x = self.pool(x)
             x = stage(x)
             skips.append(x)
         for j, d in enumerate(self.dec):
@@ -165,7 +167,7 @@ def create_model(name, num_classes, side, pad=None, up=None):
     if name == "mobile-unet":
         return MobileUNet(num_classes, tf_pad=tf_pad, legacy_up=legacy)
     if name in ("unet", "unet-lite"):
-        return UNet(num_classes, [32, 64, 128, 256] if name == "unet" else [16, 32, 64, 128], tf_pad=tf_pad, legacy_up=legacy)
+        return UNet(num_classes, [32, 64, 128, 256] if name == "unet" else [16, 32, 64, 128], tf_pad=tf_pad, legacy_up=legacy, centred_pool=mirror)
     raise SystemExit(f"twin: no model {name}")
 
 

@@ -194,9 +194,16 @@ export class LayerBuilder {
     return apply1(tf.layers.zeroPadding2d({ padding: [[p, p], [p, p]], name: `${name}_pad` }), x);
   }
 
-  /** 2×2 max pooling, stride 2. */
+  /**
+   * 3×3 max pooling, stride 2, one pixel of zero padding on every side (PyTorch's `max_pool2d(x, 3, 2, 1)`; the
+   * zeros never win after a ReLU). Halves even sizes like a 2×2 pool, but pooled pixel m is centred on input 2m,
+   * where {@link upsample}'s UpSampling2D reads it back (output i samples input i/2). A 2×2 pool centres m on
+   * 2m + 0.5, so each pool/upsample pair moved a U-Net's deep features half a pixel: output pixels looked 1.3 px
+   * down-right of themselves, the bottleneck's path 3.5 px (test/models/alignment.test.ts).
+   */
   maxPool(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
-    return apply1(tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name }), x);
+    const padded = apply1(tf.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: `${name}_pad` }), x);
+    return apply1(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid', name }), padded);
   }
 
   /** Bilinear upsampling by an integer factor. */

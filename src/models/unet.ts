@@ -1,4 +1,4 @@
-// U-Net: an encoder of conv3×3+BN+ReLU pairs with 2×2 max-pool between stages, a decoder that
+// U-Net: an encoder of conv3×3+BN+ReLU pairs with a centred 3×3 stride-2 max-pool between stages, a decoder that
 // upsamples ×2 (bilinear), concatenates the skip and applies one conv3×3+BN+ReLU per level, and a
 // 1×1 classifier. `unet` (the teacher) has stages 32-64-128-256, `unet-lite` 16-32-64-128.
 // Three poolings: output stride 8, so inputs must be multiples of 8. The aux head sits on the

@@ -29,6 +29,8 @@ export function layersModelToOnnx(model: tf.LayersModel, metadata?: Record<strin
   const inputLayer = layers[0]!;
   const tensorOf = (layerName: string) => (layerName === inputLayer.name ? 'image' : layerName);
   let numClasses = 0;
+  /** Pads of a ZeroPadding2D, by its output name, for the max-pool that reads it. */
+  const poolPads = new Map<string, number[]>();
   for (const layer of layers.slice(1)) {
     const cls = layer.getClassName();
     const cfg = layer.getConfig();
@@ -68,10 +70,19 @@ export function layersModelToOnnx(model: tf.LayersModel, metadata?: Record<strin
       case 'ReLU':
         nodes.push({ op: 'Relu', inputs: [ins[0]!], outputs: [out] });
         break;
+      case 'ZeroPadding2D': {
+        // Only ahead of a max-pool (the zoo's centred pool): folded into the MaxPool's pads. ONNX pads a max-pool
+        // with -inf, TF with zeros; the same after the ReLU that precedes every pool in the zoo.
+        const [[t, b], [l, r]] = cfg.padding as [[number, number], [number, number]];
+        poolPads.set(out, [t, l, b, r]);
+        nodes.push({ op: 'Identity', inputs: [ins[0]!], outputs: [out] });
+        break;
+      }
       case 'MaxPooling2D': {
         const size = cfg.poolSize as number[];
         const strides = cfg.strides as number[];
-        nodes.push({ op: 'MaxPool', inputs: [ins[0]!], outputs: [out], attrs: { kernel_shape: size, strides } });
+        const pads = poolPads.get(ins[0]!) ?? [0, 0, 0, 0];
+        nodes.push({ op: 'MaxPool', inputs: [ins[0]!], outputs: [out], attrs: { kernel_shape: size, strides, pads } });
         break;
       }
       case 'UpSampling2D': {

@@ -199,7 +199,7 @@ export class LayerBuilder {
    * zeros never win after a ReLU). Halves even sizes like a 2×2 pool, but pooled pixel m is centred on input 2m,
    * where {@link upsample}'s UpSampling2D reads it back (output i samples input i/2). A 2×2 pool centres m on
    * 2m + 0.5, so each pool/upsample pair moved a U-Net's deep features half a pixel: output pixels looked 1.3 px
-   * down-right of themselves, the bottleneck's path 3.5 px (test/models/alignment.test.ts).
+   * down-right of themselves (test/models/alignment.test.ts); by geometry the bottleneck's path sat 3.5 px off.
    */
   maxPool(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
     const padded = apply1(tf.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: `${name}_pad` }), x);

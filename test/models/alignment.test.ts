@@ -3,7 +3,7 @@
 // is where the network "looks" for pixel (y, x). TF's 'same' padding on stride-2 convolutions (extra row and
 // column at the bottom/right) put it 7 px down-right at stride 8; symmetric padding puts it on the pixel. U-Nets:
 // a 2×2 max-pool centres pooled pixel m on input 2m + 0.5 while UpSampling2D reads it back at 2m, which put the
-// output's look 1.3 px down-right (the bottleneck's path 3.5 px); the centred 3×3 stride-2 pool puts it on the
+// output's look 1.3 px down-right (by geometry the bottleneck's path 3.5 px); the centred 3×3 stride-2 pool puts it on the
 // pixel. The input is random and positive: on a constant image every pooling window ties, and where a tie sends the
 // gradient decides the centroid, not the network's geometry.
 import { describe, it } from 'node:test';

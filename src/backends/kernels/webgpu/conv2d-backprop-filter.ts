@@ -54,6 +54,19 @@ function advancePosition(step: number): string {
             }`;
 }
 
+/** WGSL: writes an invocation's 4×4 block (rows[ii][j], at row0 + tr, col0 + tc) into its split's [M, N] slab, inside the bounds. */
+function storeBlock(): string {
+  return `for (var ii = 0; ii < 4; ii++) {
+          let outRow = row0 + tr + ii;
+          for (var j = 0; j < 4; j++) {
+            let outCol = col0 + tc + j;
+            if (outRow < uniforms.rowsM && outCol < uniforms.colsN) {
+              setOutputAtIndex((split * uniforms.rowsM + outRow) * uniforms.colsN + outCol, rows[ii][j]);
+            }
+          }
+        }`;
+}
+
 function gemmProgram(splits: number, m: number, nCols: number, vec4: boolean): WebGpuProgram {
   if (vec4) return gemmVec4Program(splits, m, nCols);
   return {
@@ -127,15 +140,7 @@ function gemmProgram(splits: number, m: number, nCols: number, vec4: boolean): W
           workgroupBarrier();
         }
         let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-        for (var ii = 0; ii < 4; ii++) {
-          let outRow = row0 + tr + ii;
-          for (var j = 0; j < 4; j++) {
-            let col = col0 + tc + j;
-            if (outRow < uniforms.rowsM && col < uniforms.colsN) {
-              setOutputAtIndex((split * uniforms.rowsM + outRow) * uniforms.colsN + col, rows[ii][j]);
-            }
-          }
-        }
+        ${storeBlock()}
       }`,
   };
 }
@@ -215,15 +220,7 @@ function gemmVec4Program(splits: number, m: number, nCols: number): WebGpuProgra
         let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
         let tr = i32(localId.y) * 4;
         let tc = i32(localId.x) * 4;
-        for (var ii = 0; ii < 4; ii++) {
-          let outRow = row0 + tr + ii;
-          for (var j = 0; j < 4; j++) {
-            let outCol = col0 + tc + j;
-            if (outRow < uniforms.rowsM && outCol < uniforms.colsN) {
-              setOutputAtIndex((split * uniforms.rowsM + outRow) * uniforms.colsN + outCol, rows[ii][j]);
-            }
-          }
-        }
+        ${storeBlock()}
       }`,
   };
 }

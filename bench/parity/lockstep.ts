@@ -4,7 +4,7 @@
 // same state into the mirror model and optimizer and compares. trajectory.ts checks the step from a fresh init
 // on random data; this checks it where training actually is (confident logits, absent classes, dead channels).
 //   node --import tsx bench/parity/lockstep.ts --replay DIR [--checkpoint step-0000900|PATH] [--steps 1] --out /tmp/lock.json
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { open, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backends/select.js';
@@ -38,7 +38,7 @@ const objective = meta.recipe === 'distill' ? distillObjective({ ...DISTILL_DEFA
 const [h, w] = meta.size;
 const px = meta.n * h * w;
 const read = async (file: string, step: number, bytesPerPixel: number) => {
-  const fh = await (await import('node:fs/promises')).open(join(dir, file));
+  const fh = await open(join(dir, file));
   const buf = Buffer.alloc(px * bytesPerPixel);
   await fh.read(buf, 0, buf.length, step * buf.length);
   await fh.close();

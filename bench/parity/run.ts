@@ -1,5 +1,5 @@
 // npm run bench:parity [-- --quick --seeds 0,1 --steps N --size 64|96 --rows ce,ce+jml,kd,ssl --sides plain,mirror,replay
-//                          --teacher-steps N --model mobile-unet|unet-lite|unet --out DIR]
+//                          --teacher-steps N --model mobile-unet|unet-lite|unet --jobs N --out DIR]
 // softseg against its PyTorch twin (bench/parity/twin.py, Debian's python3-torch) on the parity data set
 // (bench/parity/data.ts): each row trains a student (mobile-unet unless --model) on both sides with equal steps and seeds and
 // prints val mIoU^D, mIoU^I, ECE^D and the train-set mIoU^D side by side, mean over seeds.
@@ -25,6 +25,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import PQueue from 'p-queue';
 import { list, parseArgs, parseMarked, run, table } from '../common.js';
 import { ensureTorch, python } from '../torch-env.js';
 import { writeParityDataset } from './data.js';
@@ -43,6 +44,8 @@ const unlabeledCount = Number(args.unlabeled ?? 1000);
 const sides = list(args.sides, ['plain', 'mirror']);
 const out = args.out ?? join(ROOT, '.softseg-tmp', 'parity');
 const student = args.model ?? 'mobile-unet';
+// runs of a row at once (each softseg run and each twin run uses one core)
+const jobs = Math.max(1, Number(args.jobs ?? 1));
 
 interface Scores { val: { mIoUD: number; mIoUI: number; ECED: number }; train: { mIoUD: number } }
 
@@ -141,16 +144,30 @@ const data = await ensureData();
 const teacher = rows.some((r) => r === 'kd' || r === 'ssl') ? await prepareTeacher(join(out, `teacher-${size}-u${unlabeledCount}-${teacherSteps}`), data, { model: 'unet-lite', steps: teacherSteps, classes: 11 }) : null;
 process.stderr.write(`parity: ${student}, ${size}², ${steps} steps, batch 8, seeds ${seeds.join(',')}, rows ${rows.join(', ')}; torch ${torchVersion}, 1 thread\n`);
 if (teacher) process.stderr.write(`parity: teacher unet-lite (${teacherSteps} steps) val mIoU ${teacher.val.mIoUD.toFixed(1)}, mIoU^I ${teacher.val.mIoUI.toFixed(1)}, ECE ${teacher.val.ECED.toFixed(2)}\n`);
+/** Each run's scores on stderr as it ends (a long bench that is stopped keeps what it measured). */
+function done(row: string, side: string, seed: number, s: Scores): Scores {
+  process.stderr.write(`parity: ${row} ${side} seed ${seed}: val mIoU ${s.val.mIoUD.toFixed(1)}, mIoU^I ${s.val.mIoUI.toFixed(1)}, ECE ${s.val.ECED.toFixed(2)}, train mIoU ${s.train.mIoUD.toFixed(1)}\n`);
+  return s;
+}
 const lines: string[][] = [];
 const json: Record<string, unknown>[] = [];
 for (const loss of rows) {
   const bySide: Record<string, Scores[]> = { softseg: [] };
   for (const side of sides) bySide[side] = [];
-  for (const seed of seeds) {
-    bySide.softseg!.push(await softsegRow(loss, seed, data, teacher));
-    for (const side of sides) bySide[side]!.push(await twinRow(side, loss, seed, data, teacher));
-    if (replaying) for (const f of ['images.f32', 'teacher.f32', 'masks.u8', 'keep.u8']) await rm(join(recording(loss, seed), f), { force: true });
-  }
+  // one chain per seed for the softseg side and the sides that replay its recording; the other sides' runs are
+  // independent jobs; results are stored by seed index, so --jobs changes nothing but the wall time
+  const queue = new PQueue({ concurrency: jobs });
+  const replayed: string[] = sides.filter((s) => s === 'replay' || s === 'perturbed');
+  const tasks: Promise<void>[] = [];
+  seeds.forEach((seed, k) => {
+    tasks.push(queue.add(async () => {
+      bySide.softseg![k] = done(loss, 'softseg', seed, await softsegRow(loss, seed, data, teacher));
+      for (const side of replayed) bySide[side]![k] = done(loss, side, seed, await twinRow(side, loss, seed, data, teacher));
+      if (replaying) for (const f of ['images.f32', 'teacher.f32', 'masks.u8', 'keep.u8']) await rm(join(recording(loss, seed), f), { force: true });
+    }));
+    for (const side of sides.filter((s) => !replayed.includes(s))) tasks.push(queue.add(async () => { bySide[side]![k] = done(loss, side, seed, await twinRow(side, loss, seed, data, teacher)); }));
+  });
+  await Promise.all(tasks);
   const ours = bySide.softseg!.map((s) => s.val.mIoUD);
   for (const [side, scores] of Object.entries(bySide)) {
     const theirs = scores.map((s) => s.val.mIoUD);

@@ -29,17 +29,7 @@ function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: un
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const attrs = args.attrs as Attrs;
   const [kh, kw, ci, co] = attrs.filterShape;
-  const g = convGeometry(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    attrs.dilations,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    attrs.dataFormat,
-    'Conv2DBackpropFilter',
-  );
+  const g = convGeometry(x.shape as [number, number, number, number], attrs.filterShape, attrs, false, 'Conv2DBackpropFilter');
   // The grid costs (Hp·Wp)/(Ho·Wo) extra work: not worth it on small maps with a spatial kernel (8² with 3×3: 1.56×).
   const gridWaste = ((g.outH + (kh - 1) * g.dilH) * (g.outW + (kw - 1) * g.dilW)) / (g.outH * g.outW);
   if (g.strideH === 1 && g.strideW === 1 && gridWaste <= 1.35 && hasAliasing(backend)) {

@@ -21,17 +21,7 @@ function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unk
   const backend = args.backend as WasmBackendLike;
   const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const attrs = args.attrs as Attrs;
-  const g = convGeometry(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    attrs.dataFormat,
-    'Conv2DBackpropInput',
-  );
+  const g = convGeometry(attrs.inputShape, filter.shape as [number, number, number, number], attrs, false, 'Conv2DBackpropInput');
   const { top, bottom, left, right } = transposedConvPads(g);
   const wT = flipTransposeFilter(backend, filter);
   try {

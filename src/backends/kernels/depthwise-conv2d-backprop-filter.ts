@@ -26,17 +26,7 @@ function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend:
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const attrs = args.attrs as Attrs;
   const [kh, kw, c, m] = attrs.filterShape;
-  const g = convGeometry(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    attrs.dilations,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-    'NHWC',
-    'DepthwiseConv2dNativeBackpropFilter',
-  );
+  const g = convGeometry(x.shape as [number, number, number, number], attrs.filterShape, attrs, true, 'DepthwiseConv2dNativeBackpropFilter');
   const n = g.batch;
   if (m === 1 && x.dtype === 'float32' && dy.dtype === 'float32') return directFilterGrad(backend, x, dy, g, kh, kw, c);
   const extentH = (g.outH - 1) * g.strideH + 1;

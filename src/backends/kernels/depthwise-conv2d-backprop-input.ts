@@ -14,17 +14,7 @@ function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: 
   const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const attrs = args.attrs as Attrs;
   const [kh, kw, c, m] = filter.shape;
-  const g = convGeometry(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-    'NHWC',
-    'DepthwiseConv2dNativeBackpropInput',
-  );
+  const g = convGeometry(attrs.inputShape, filter.shape as [number, number, number, number], attrs, true, 'DepthwiseConv2dNativeBackpropInput');
   const { top, bottom, left, right } = transposedConvPads(g);
   const flipped = flipFilter(backend, filter);
   const w = reshapeInfo(backend, flipped, [kh, kw, c * m, 1]);

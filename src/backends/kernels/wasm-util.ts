@@ -148,14 +148,11 @@ export interface ConvGeometry {
 export function convGeometry(
   xShape: [number, number, number, number],
   filterShape: [number, number, number, number],
-  strides: number | [number, number],
-  dilations: number | [number, number] | undefined,
-  pad: unknown,
-  dimRoundingMode: unknown,
+  attrs: ConvGradAttrs,
   depthwise: boolean,
-  dataFormat: unknown,
   kernelName: string,
 ): ConvGeometry {
+  const { strides, dilations, pad, dimRoundingMode, dataFormat } = attrs;
   if (dataFormat !== undefined && dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') {
     throw new Error(`${kernelName} on wasm (softseg kernel) supports only dataFormat NHWC, got ${String(dataFormat)}`);
   }
@@ -163,7 +160,7 @@ export function convGeometry(
     xShape,
     filterShape,
     strides,
-    pair(dilations as number | [number, number] | undefined),
+    pair(dilations),
     pad as 'same',
     dimRoundingMode as 'floor' | undefined,
     depthwise,

@@ -728,18 +728,30 @@ def recorded_batches(d, steps):
 
 def batch_stats(a):
     """softseg's recorded batches (--replay) against the twin's own loader for the same recipe, augmentation and
-    seed: label frequencies of the labeled rows, teacher-term share, image mean/std, padding share."""
+    seed: label frequencies of the labeled rows, teacher-term share, the teacher targets' confidence, entropy and
+    agreement with the labels, image mean/std, padding share."""
     c = a.classes
     n_lab = a.batch - (round(a.batch * a.unlabeled_ratio) if a.recipe != "train" else 0)
     x_train, y_train, names = load_split(a.data, names_too=True)
 
     def summary(batches):
         hist, keep_l, keep_u, s1, s2, pad, npx = np.zeros(256), [], [], np.zeros(3), np.zeros(3), 0, 0
-        for x, y, _, k in batches:
+        agree, pmax, ent = [0.0, 0.0], [0.0, 0.0], 0.0
+        for x, y, p, k in batches:
             hist += np.bincount(y[:n_lab].numpy().ravel(), minlength=256)
             if k is not None:
                 keep_l.append(k[:n_lab].mean().item())
                 keep_u.append(k[n_lab:].mean().item())
+                # the teacher's targets where its terms apply: confidence, entropy, and (labeled rows) how often
+                # their argmax is the ground truth: a target warped differently from the image and mask shows here
+                kept = k > 0
+                pk = p.permute(0, 2, 3, 1)[kept]
+                pmax[0] += pk.max(1).values.double().sum().item()
+                pmax[1] += pk.shape[0]
+                ent -= (pk.double() * torch.log(pk.double().clamp_min(1e-12))).sum().item()
+                lab = kept[:n_lab] & (y[:n_lab] != 255)
+                agree[0] += (p[:n_lab].argmax(1) == y[:n_lab])[lab].sum().item()
+                agree[1] += lab.sum().item()
             xd = x.double()
             s1 += xd.sum(dim=(0, 2, 3)).numpy()
             s2 += (xd ** 2).sum(dim=(0, 2, 3)).numpy()
@@ -751,6 +763,9 @@ def batch_stats(a):
         if keep_l:
             out["teacher terms, labeled rows %"] = 100 * float(np.mean(keep_l))
             out["teacher terms, unlabeled rows %"] = 100 * float(np.mean(keep_u))
+            out["teacher max prob (kept px)"] = pmax[0] / max(1, pmax[1])
+            out["teacher entropy (kept px)"] = ent / max(1, pmax[1])
+            out["teacher argmax = label %"] = 100 * agree[0] / max(1, agree[1])
         out.update({f"image mean ch{k}": mean[k] for k in range(3)})
         out.update({f"image std ch{k}": math.sqrt(s2[k] / npx - mean[k] ** 2) for k in range(3)})
         out["padding %"] = 100 * pad / npx

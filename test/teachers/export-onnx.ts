@@ -1,5 +1,5 @@
 // A small TF.js → ONNX exporter for the layer types of the U-Net zoo models (Conv2D, BatchNormalization, ReLU,
-// MaxPooling2D, bilinear UpSampling2D, Concatenate): NCHW, dynamic N/H/W, opset 13. Test and measurement
+// ZeroPadding2D, MaxPooling2D, bilinear UpSampling2D, Concatenate): NCHW, dynamic N/H/W, opset 13. Test and measurement
 // code only — it proves that the same network gives the same probabilities through both teacher kinds.
 import type * as tf from '@tensorflow/tfjs';
 import { encodeOnnx, type OnnxGraphSpec, type OnnxNode } from './nets.js';
@@ -29,8 +29,6 @@ export function layersModelToOnnx(model: tf.LayersModel, metadata?: Record<strin
   const inputLayer = layers[0]!;
   const tensorOf = (layerName: string) => (layerName === inputLayer.name ? 'image' : layerName);
   let numClasses = 0;
-  /** Pads of a ZeroPadding2D, by its output name, for the max-pool that reads it. */
-  const poolPads = new Map<string, number[]>();
   for (const layer of layers.slice(1)) {
     const cls = layer.getClassName();
     const cfg = layer.getConfig();
@@ -71,18 +69,17 @@ export function layersModelToOnnx(model: tf.LayersModel, metadata?: Record<strin
         nodes.push({ op: 'Relu', inputs: [ins[0]!], outputs: [out] });
         break;
       case 'ZeroPadding2D': {
-        // Only ahead of a max-pool (the zoo's centred pool): folded into the MaxPool's pads. ONNX pads a max-pool
-        // with -inf, TF with zeros; the same after the ReLU that precedes every pool in the zoo.
+        // ONNX Pad (constant zeros, NCHW pads as [begin…, end…]), so any consumer sees the padded tensor
         const [[t, b], [l, r]] = cfg.padding as [[number, number], [number, number]];
-        poolPads.set(out, [t, l, b, r]);
-        nodes.push({ op: 'Identity', inputs: [ins[0]!], outputs: [out] });
+        inits.push({ name: `${out}_pads`, dims: [8], data: BigInt64Array.from([0, 0, t, l, 0, 0, b, r].map(BigInt)) });
+        nodes.push({ op: 'Pad', inputs: [ins[0]!, `${out}_pads`], outputs: [out] });
         break;
       }
       case 'MaxPooling2D': {
         const size = cfg.poolSize as number[];
         const strides = cfg.strides as number[];
-        const pads = poolPads.get(ins[0]!) ?? [0, 0, 0, 0];
-        nodes.push({ op: 'MaxPool', inputs: [ins[0]!], outputs: [out], attrs: { kernel_shape: size, strides, pads } });
+        if (cfg.padding !== 'valid') throw new Error(`unsupported MaxPooling2D ${layer.name} (padding ${String(cfg.padding)})`);
+        nodes.push({ op: 'MaxPool', inputs: [ins[0]!], outputs: [out], attrs: { kernel_shape: size, strides } });
         break;
       }
       case 'UpSampling2D': {

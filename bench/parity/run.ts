@@ -67,7 +67,9 @@ function softsegCommand(row: string, t: ParityTeacher | null, data: Data): strin
   return ['train', '--loss', row];
 }
 
-const replaying = sides.includes('replay') || sides.includes('perturbed');
+/** The sides that train on the softseg run's recording (they run after it, in its chain). */
+const replayed: string[] = sides.filter((s) => s === 'replay' || s === 'perturbed');
+const replaying = replayed.length > 0;
 const recording = (row: string, seed: number) => join(out, 'replay', `${student}-${row}-${size}-${steps}-s${seed}`);
 
 /** The softseg side through replay.ts (for the replay side): the same recipe call as the CLI, recording its batches. */
@@ -157,7 +159,6 @@ for (const loss of rows) {
   // one chain per seed for the softseg side and the sides that replay its recording; the other sides' runs are
   // independent jobs; results are stored by seed index, so --jobs changes nothing but the wall time
   const queue = new PQueue({ concurrency: jobs });
-  const replayed: string[] = sides.filter((s) => s === 'replay' || s === 'perturbed');
   const tasks: Promise<void>[] = [];
   seeds.forEach((seed, k) => {
     tasks.push(queue.add(async () => {

@@ -736,7 +736,7 @@ def batch_stats(a):
 
     def summary(batches):
         hist, keep_l, keep_u, s1, s2, pad, npx = np.zeros(256), [], [], np.zeros(3), np.zeros(3), 0, 0
-        agree, pmax, ent = [0.0, 0.0], [0.0, 0.0], 0.0
+        kept_px, max_sum, ent_sum, agree, labeled_px = 0, 0.0, 0.0, 0, 0
         for x, y, p, k in batches:
             hist += np.bincount(y[:n_lab].numpy().ravel(), minlength=256)
             if k is not None:
@@ -745,13 +745,13 @@ def batch_stats(a):
                 # the teacher's targets where its terms apply: confidence, entropy, and (labeled rows) how often
                 # their argmax is the ground truth: a target warped differently from the image and mask shows here
                 kept = k > 0
-                pk = p.permute(0, 2, 3, 1)[kept]
-                pmax[0] += pk.max(1).values.double().sum().item()
-                pmax[1] += pk.shape[0]
-                ent -= (pk.double() * torch.log(pk.double().clamp_min(1e-12))).sum().item()
+                pk = p.permute(0, 2, 3, 1)[kept].double()
+                kept_px += pk.shape[0]
+                max_sum += pk.max(1).values.sum().item()
+                ent_sum -= (pk * torch.log(pk.clamp_min(1e-12))).sum().item()
                 lab = kept[:n_lab] & (y[:n_lab] != 255)
-                agree[0] += (p[:n_lab].argmax(1) == y[:n_lab])[lab].sum().item()
-                agree[1] += lab.sum().item()
+                agree += (p[:n_lab].argmax(1) == y[:n_lab])[lab].sum().item()
+                labeled_px += lab.sum().item()
             xd = x.double()
             s1 += xd.sum(dim=(0, 2, 3)).numpy()
             s2 += (xd ** 2).sum(dim=(0, 2, 3)).numpy()
@@ -763,9 +763,9 @@ def batch_stats(a):
         if keep_l:
             out["teacher terms, labeled rows %"] = 100 * float(np.mean(keep_l))
             out["teacher terms, unlabeled rows %"] = 100 * float(np.mean(keep_u))
-            out["teacher max prob (kept px)"] = pmax[0] / max(1, pmax[1])
-            out["teacher entropy (kept px)"] = ent / max(1, pmax[1])
-            out["teacher argmax = label %"] = 100 * agree[0] / max(1, agree[1])
+            out["teacher max prob (kept px)"] = max_sum / max(1, kept_px)
+            out["teacher entropy (kept px)"] = ent_sum / max(1, kept_px)
+            out["teacher argmax = label %"] = 100 * agree / max(1, labeled_px)
         out.update({f"image mean ch{k}": mean[k] for k in range(3)})
         out.update({f"image std ch{k}": math.sqrt(s2[k] / npx - mean[k] ** 2) for k in range(3)})
         out["padding %"] = 100 * pad / npx

@@ -55,8 +55,7 @@ function advancePosition(step: number): string {
 }
 
 /** WGSL: writes an invocation's 4×4 block (rows[ii][j], at row0 + tr, col0 + tc) into its split's [M, N] slab, inside the bounds. */
-function storeBlock(): string {
-  return `for (var ii = 0; ii < 4; ii++) {
+const STORE_BLOCK = `for (var ii = 0; ii < 4; ii++) {
           let outRow = row0 + tr + ii;
           for (var j = 0; j < 4; j++) {
             let outCol = col0 + tc + j;
@@ -65,7 +64,6 @@ function storeBlock(): string {
             }
           }
         }`;
-}
 
 function gemmProgram(splits: number, m: number, nCols: number, vec4: boolean): WebGpuProgram {
   if (vec4) return gemmVec4Program(splits, m, nCols);
@@ -140,7 +138,7 @@ function gemmProgram(splits: number, m: number, nCols: number, vec4: boolean): W
           workgroupBarrier();
         }
         let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-        ${storeBlock()}
+        ${STORE_BLOCK}
       }`,
   };
 }
@@ -220,7 +218,7 @@ function gemmVec4Program(splits: number, m: number, nCols: number): WebGpuProgra
         let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
         let tr = i32(localId.y) * 4;
         let tc = i32(localId.x) * 4;
-        ${storeBlock()}
+        ${STORE_BLOCK}
       }`,
   };
 }

@@ -9,11 +9,11 @@ export default class Train extends SoftsegCommand {
 
 The loss is 0.25·cross-entropy + 0.75·Jaccard Metric Loss (JML1, PRESENT classes, smooth 1) unless --loss says otherwise. --label-smoothing or --bls turn hard labels into soft ones, which JML handles correctly. AdamW with linear warm-up and poly decay.
 
-The run folder (--out) receives model/ (final model in TensorFlow.js layers format, loadable with plain TensorFlow.js in a web page or Node, + softseg.json metadata), best/ (best val mIoU), checkpoints/ (resume with --resume), metrics.jsonl and config.json. A new run needs an empty or missing folder: --resume continues the run there, --overwrite replaces it. Ctrl-C writes a checkpoint and exits with code 130 (SIGTERM: 143).`;
+The run folder (--out) receives model/ (final model in TensorFlow.js layers format, loadable with plain TensorFlow.js in a web page or Node, + softseg.json metadata), best/ (best val mIoU), checkpoints/ (resume with --resume), metrics.jsonl and config.json. A new run needs an empty or missing folder: --resume continues the run there with its own options (train --out DIR --resume is enough), --overwrite replaces it. Ctrl-C writes a checkpoint and exits with code 130 (SIGTERM: 143).`;
   static override examples = [
     '<%= config.bin %> train --data data/train --val data/val --model unet-lite --out runs/teacher --epochs 20',
     '<%= config.bin %> train --data data/train --model mobile-unet --out runs/student --steps 2000 --bls --crop 128',
-    '<%= config.bin %> train --config train.yaml --resume',
+    '<%= config.bin %> train --out runs/student --resume',
   ];
   static override flags = { ...backendFlags, ...trainingFlags };
 

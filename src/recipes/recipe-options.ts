@@ -67,7 +67,7 @@ export const TRAIN_OPTIONS: OptionSchema<TrainConfig> = {
   cacheImages: { type: 'boolean', default: false, description: 'Keep decoded images in memory (small data sets).' },
   resume: {
     type: 'boolean', default: false, exclusive: ['overwrite'],
-    description: 'Continue the run in --out from its last checkpoint (an empty or missing --out starts a new run).',
+    description: 'Continue the run in --out from its last checkpoint with the options it started with (its config.json; a differing option that shapes training is refused, paths and --eval-every/--checkpoint-every may change). An empty or missing --out starts a new run.',
   },
   overwrite: {
     type: 'boolean', default: false, exclusive: ['resume'],

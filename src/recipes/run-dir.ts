@@ -4,10 +4,12 @@
  * `--overwrite` clears a previous run first — and only a run: a folder with anything else in it is never
  * cleared.
  */
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { SoftsegError } from '../errors.js';
 import { CHECKPOINTS_DIR, latestCheckpoint } from '../engine/checkpoint.js';
+import { flagName, keyName, type OptionSchema, type OptionSpec } from './options.js';
 
 /** What a softseg run writes into its folder (and nothing else may be cleared by --overwrite). */
 const RUN_ENTRIES = ['model', 'best', CHECKPOINTS_DIR, 'metrics.jsonl', 'config.json', 'ema-teacher'] as const;
@@ -70,4 +72,75 @@ export async function planRunDir(out: string, o: RunDirOptions): Promise<RunDirP
 /** Carries out a plan's --overwrite: removes the previous run's entries (the folder stays). */
 export async function clearRunDir(plan: RunDirPlan): Promise<void> {
   for (const path of plan.clear) await rm(path, { recursive: true, force: true });
+}
+
+/**
+ * Options a resumed run may change: where its inputs are and how the work is done, not what is trained.
+ * Every other option is part of the run: `--resume` takes it from the run's config.json, and a value given
+ * that differs from the recorded one is refused (a resumed run continues identically or not at all).
+ */
+export const FREE_ON_RESUME: ReadonlySet<string> = new Set([
+  'data', 'val', 'unlabeled', 'teacher', 'cache', 'init', 'out', 'resume', 'overwrite',
+  'skipBad', 'cacheImages', 'evalEvery', 'checkpointEvery', 'noTeacher',
+]);
+
+/** What config.json holds beside the schema's keys: resolved from the options and the data when the run started. */
+const RESOLVED_KEYS: readonly string[] = ['steps', 'augmentation'];
+
+/**
+ * The options a run recorded in `out/config.json`: the schema's keys (deprecated names renamed) and the resolved
+ * steps and augmentation, without --resume / --overwrite. Null when the folder has no config.json.
+ */
+export async function recordedRunOptions(out: string, schema: OptionSchema<object>): Promise<Record<string, unknown> | null> {
+  const path = join(out, 'config.json');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new SoftsegError(`cannot read the run's options: ${(e as Error).message.split('\n')[0]}`, { file: path, hint: 'restore it, or start a new run (--overwrite or another --out)' });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SoftsegError('the run\'s options are not a JSON object', { file: path });
+  const specs = schema as Record<string, OptionSpec>;
+  const renamed = new Map<string, string>();
+  for (const [key, spec] of Object.entries(specs)) for (const old of spec.deprecated ?? []) renamed.set(keyName(old), key);
+  const named = Object.entries(raw).map(([name, v]) => [name in specs ? name : renamed.get(name) ?? name, v] as const);
+  return runOptions(Object.fromEntries(named.filter(([key]) => key !== 'resume' && key !== 'overwrite')), schema);
+}
+
+/** A run's options as config.json records them: the schema's keys and the resolved ones, without unset ones. */
+export function runOptions(values: object, schema: OptionSchema<object>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([key, v]) => v !== undefined && v !== null && (key in schema || RESOLVED_KEYS.includes(key))));
+}
+
+/** A value as compared: text options may be a string, a number or a list (`0.75, 1.25` = [0.75, 1.25]). */
+const comparable = (v: unknown): unknown => {
+  const scalar = (x: unknown) => String(x).replace(/\s+/g, '');
+  if (Array.isArray(v) && v.every((x) => typeof x !== 'object')) return v.map(scalar).join(',');
+  return v === undefined || (typeof v === 'object' && v !== null) ? v : scalar(v);
+};
+const shown = (v: unknown): string => (v === undefined ? 'unset' : typeof v === 'string' ? v : JSON.stringify(v));
+
+/**
+ * The options in `given` (those a user typed, or a resumed run's effective options) that differ from the run's
+ * recorded ones, as `--lr 0.01 (the run has 0.001)`. Only the keys of `given` that bind a resumed run are
+ * compared; `also` adds keys compared even when `given` lacks them (unset there).
+ */
+export function resumeDifferences(given: Record<string, unknown>, recorded: Record<string, unknown>, also: Iterable<string> = []): string[] {
+  const keys = new Set([...Object.keys(given).filter((k) => given[k] !== undefined), ...also]);
+  const out: string[] = [];
+  for (const key of keys) {
+    if (FREE_ON_RESUME.has(key)) continue;
+    const a = given[key] ?? undefined, b = recorded[key] ?? undefined;
+    if (isDeepStrictEqual(comparable(a), comparable(b))) continue;
+    const name = key === 'augmentation' ? key : `--${flagName(key)}`;
+    out.push(`${name} ${shown(a)} (the run has ${shown(b)})`);
+  }
+  return out;
+}
+
+/** The error for a resumed run whose options differ from the run's (exit code 2). */
+export function resumeMismatch(out: string, differences: string[]): SoftsegError {
+  return usage(`--resume: ${differences.join(', ')}`,
+    `a resumed run continues with the options it started with (${join(out, 'config.json')}); leave these out, or start a new run (--overwrite or another --out)`);
 }

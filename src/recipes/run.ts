@@ -27,7 +27,8 @@ import type { Teacher } from '../teachers/index.js';
 import { teacherOptionsFromFlags } from '../teachers/preprocessing.js';
 import { defaultWorkerThreads } from '../worker-pool.js';
 import { defaultCrop, resolveAugmentation, type Augmentation, type AugmentationConfig } from './augmentation.js';
-import { clearRunDir, planRunDir } from './run-dir.js';
+import { clearRunDir, planRunDir, recordedRunOptions, resumeDifferences, resumeMismatch, runOptions } from './run-dir.js';
+import type { OptionSchema } from './options.js';
 import { TEACHER_PREPROCESSING_OPTIONS } from './recipe-options.js';
 import type { TrainConfig } from './supervised.js';
 import type { TeacherPreprocessingConfig } from './distill.js';
@@ -96,6 +97,8 @@ export async function launchTraining(args: {
   /** Items per epoch that define --epochs (the labeled set for train/distill). */
   epochItems: number;
   objective: Objective;
+  /** The recipe's option schema: which keys of config.json bind a resumed run. */
+  schema: OptionSchema<object>;
   makeSource: (startStep: number) => BatchSource;
   extraMetadata?: Record<string, unknown>;
   /** Called with the freshly built model before training (e.g. to load initial weights); a resumed run then restores its checkpoint over them. */
@@ -114,7 +117,15 @@ export async function launchTraining(args: {
     const steps = config.steps ?? (config.epochs ?? 10) * stepsPerEpoch;
     const effective: TrainConfig & { augmentation: Augmentation | 'none' } = { ...config, steps, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex, augmentation: resolveAugmentation(config) || 'none' };
     // Checked again now that the work is about to start (the folder may have changed meanwhile); --overwrite clears it here.
-    await clearRunDir(await planRunDir(config.out, config));
+    const plan = await planRunDir(config.out, config);
+    if (plan.mode === 'resume') {
+      // A resumed run continues with the options it started with (the CLI takes them from config.json; a library
+      // caller passes them): any that differ, resolved ones included, would make it another run.
+      const recorded = await recordedRunOptions(config.out, args.schema);
+      const differences = recorded ? resumeDifferences(runOptions(effective, args.schema), recorded, Object.keys(recorded)) : [];
+      if (differences.length > 0) throw resumeMismatch(config.out, differences);
+    }
+    await clearRunDir(plan);
     await mkdir(config.out, { recursive: true });
     // config.json describes the checkpoints beside it: written with this run's first checkpoint, so a run that
     // fails before one (bad options on --resume, a NaN at step 1) leaves the previous config.json as it was.

@@ -353,7 +353,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
     const hooks: TrainingHook[] = [guard];
     const launched = await launchTraining({
       config, ds, val, epochItems: ds.items.length * (config.batchSize / nL),
-      objective: sslObjective(config, ignoreIndex), makeSource, env, hooks,
+      objective: sslObjective(config, ignoreIndex), makeSource, env, schema: SSL_OPTIONS, hooks,
       extraMetadata: { recipe: 'ssl', teacher: teacherMeta, ssl: sslMeta },
       prepareModel: async (model) => {
         if (config.init) {

@@ -120,7 +120,7 @@ export async function trainSupervised(config: TrainConfig, env: RecipeEnv): Prom
   };
   const effective = { ...config, numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex };
   const { config: saved, result } = await launchTraining({
-    config, ds, val, epochItems: ds.items.length, objective: supervisedObjective(effective, ds.ignoreIndex), makeSource, env,
+    config, ds, val, epochItems: ds.items.length, objective: supervisedObjective(effective, ds.ignoreIndex), makeSource, env, schema: TRAIN_OPTIONS,
   });
   return { config: saved, result, warnings };
 }

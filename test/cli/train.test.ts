@@ -56,7 +56,7 @@ test('a config file sets options and flags override it', async () => {
   assert.match(bad.stderr, /unknown option "learningRate"/);
 });
 
-test('a run killed mid-training resumes with --resume and finishes with the same step count', async () => {
+test('a run killed mid-training resumes with --resume alone (its options from config.json) and ends as the uninterrupted run', async () => {
   const out = join(root, 'run-killed');
   const args = [bin, 'train', '--data', join(root, 'shapes/train'), '--model', 'mobile-unet', '--out', out, '--steps', '40', '--crop', '32', '--batch-size', '4', '--checkpoint-every', '2', '--backend', 'wasm'];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: 'ignore' });
@@ -67,11 +67,20 @@ test('a run killed mid-training resumes with --resume and finishes with the same
   await new Promise((r) => child.on('exit', r));
   const latest = JSON.parse(await readFile(join(out, 'checkpoints', 'latest.json'), 'utf8'));
   assert.ok(latest.step >= 2 && latest.step < 40);
-  const { code, stderr } = await softseg(...args.slice(1), '--resume');
+  // --resume needs no other flag: the run's options come from its config.json (without them this would be a
+  // unet-lite run of 20 steps at batch 8, and refused by the checkpoint).
+  const { code, stderr } = await softseg('train', '--out', out, '--resume', '--backend', 'wasm');
   assert.equal(code, 0, stderr);
   assert.match(stderr, new RegExp(`resuming from .*step-0*${latest.step} at step ${latest.step}/40`));
   const lines = await trainLines(out);
   assert.equal(lines.at(-1).step, 40);
+  const saved = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+  assert.deepEqual([saved.model, saved.batchSize, saved.checkpointEvery, saved.data], ['mobile-unet', 4, 2, join(root, 'shapes/train')]);
+  // …and it ends exactly as the same run uninterrupted.
+  const whole = join(root, 'run-whole');
+  const uninterrupted = await softseg(...args.slice(1).map((a) => (a === out ? whole : a)));
+  assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
+  assert.ok((await readFile(join(out, 'model', 'weights.bin'))).equals(await readFile(join(whole, 'model', 'weights.bin'))), 'resumed = uninterrupted');
 });
 
 test('bad input: a label out of range stops before training with the file named and a non-zero exit', async () => {
@@ -115,18 +124,29 @@ test('a non-empty --out is refused (exit 2) and left as it was; --overwrite repl
   assert.equal(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).steps, 6);
 });
 
-test('--resume on a missing folder says it starts a new run; a failed resume leaves config.json as it was', async () => {
+test('--resume on a missing folder says it starts a new run; a resume with other options is refused (exit 2) and changes nothing', async () => {
   const out = join(root, 'run-resume-new');
   const args = ['train', '--data', join(root, 'shapes/train'), '--model', 'mobile-unet', '--out', out, '--steps', '2', '--crop', '32', '--batch-size', '4', '--backend', 'wasm'];
   const fresh = await softseg(...args, '--resume');
   assert.equal(fresh.code, 0, fresh.stderr);
   assert.match(fresh.stderr, /--resume: .*run-resume-new holds no run yet; starting a new run/);
   const config = await readFile(join(out, 'config.json'), 'utf8');
-  // Resuming with another architecture fails on the checkpoint: the run's config.json must still describe it.
+  const metrics = await readFile(join(out, 'metrics.jsonl'), 'utf8');
+  // Another architecture and step count: named, with the run's values, before any work.
   const failed = await softseg(...args.map((a) => (a === 'mobile-unet' ? 'unet-lite' : a === '2' ? '4' : a)), '--resume');
-  assert.equal(failed.code, 1, failed.stderr);
-  assert.match(failed.stderr, /checkpoint does not match the model/);
+  assert.equal(failed.code, 2, failed.stderr);
+  assert.match(failed.stderr, /^Error: --resume: --model unet-lite \(the run has mobile-unet\), --steps 4 \(the run has 2\) — a resumed run continues with the options it started with/m);
+  // The same from a config file: named by its key, with the file.
+  const cfg = join(root, 'resume.yaml');
+  await writeFile(cfg, 'lr: 0.01\n');
+  const fromFile = await softseg('train', '--config', cfg, '--out', out, '--resume', '--backend', 'wasm');
+  assert.equal(fromFile.code, 2, fromFile.stderr);
+  assert.match(fromFile.stderr, /resume\.yaml: --resume: lr 0\.01 \(the run has 0\.001\)/);
+  // Given values equal to the run's are fine; paths may change (a moved data set).
   assert.equal(await readFile(join(out, 'config.json'), 'utf8'), config);
+  assert.equal(await readFile(join(out, 'metrics.jsonl'), 'utf8'), metrics);
+  const same = await softseg(...args, '--resume', '--lr', '1e-3', '--eval-every', '1');
+  assert.equal(same.code, 0, same.stderr);
 });
 
 test('Ctrl-C: a checkpoint is written, then the process exits with code 130; the run resumes from it', async () => {

@@ -1,13 +1,16 @@
 // The run folder rules of train/distill/ssl: a non-empty --out is refused without --resume or --overwrite,
-// --overwrite clears only a run, --resume on nothing says it starts fresh.
+// --overwrite clears only a run, --resume on nothing says it starts fresh and continues a run with its own options.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SoftsegError } from '../../src/errors.js';
-import { clearRunDir, planRunDir } from '../../src/recipes/run-dir.js';
+import { clearRunDir, planRunDir, recordedRunOptions, resumeDifferences } from '../../src/recipes/run-dir.js';
+import { DISTILL_OPTIONS } from '../../src/recipes/recipe-options.js';
+import { generateShapesDataset } from '../../src/data/synthetic.js';
+import { initBackend } from '../../src/backends/select.js';
 
 const none = { resume: false, overwrite: false };
 
@@ -76,4 +79,40 @@ test('train, distill and ssl all refuse a non-empty run folder before opening an
   await assert.rejects(trainSupervised({ ...TRAIN_DEFAULTS, data, out }, env), refused);
   await assert.rejects(trainDistill({ ...DISTILL_DEFAULTS, data, out, teacher: 't', cache: 'c' }, env), refused);
   await assert.rejects(trainSsl({ ...SSL_DEFAULTS, data, out, teacher: 't', cache: 'c', unlabeled: [data] }, env), refused);
+});
+
+test('a run\'s recorded options: schema keys (deprecated names renamed) and the resolved steps and augmentation, without --resume/--overwrite', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'softseg-rundir-'));
+  assert.equal(await recordedRunOptions(dir, DISTILL_OPTIONS), null);
+  const augmentation = { scale: [0.75, 1.25], flip: 0.5 };
+  await writeFile(join(dir, 'config.json'), JSON.stringify({
+    model: 'mobile-unet', threshold: 0.05, steps: 20, augmentation, data: 'd', resume: true, overwrite: true, numClasses: 5, notAnOption: 1, warmupSteps: null,
+  }));
+  assert.deepEqual(await recordedRunOptions(dir, DISTILL_OPTIONS), { model: 'mobile-unet', classThreshold: 0.05, steps: 20, augmentation, data: 'd', numClasses: 5 });
+  await writeFile(join(dir, 'config.json'), '{"model": ');
+  await assert.rejects(recordedRunOptions(dir, DISTILL_OPTIONS), (e: unknown) => e instanceof SoftsegError && /config\.json: cannot read the run's options/.test(e.oneLine()));
+});
+
+test('resume differences: what shapes training must agree (text options in any spelling); paths and cadence may change', () => {
+  const recorded = { scale: '0.75, 1.25', lr: 0.001, seed: 0, data: 'here', evalEvery: 5, augmentation: { flip: 0.5 } };
+  assert.deepEqual(resumeDifferences({ scale: [0.75, 1.25], lr: 1e-3, data: 'moved', evalEvery: 1, checkpointEvery: 3, resume: true }, recorded), []);
+  assert.deepEqual(resumeDifferences({ seed: 1, warmupSteps: 10, lr: undefined }, recorded), ['--seed 1 (the run has 0)', '--warmup-steps 10 (the run has unset)']);
+  // Keys compared although not given: a library caller's resolved options against the run's.
+  assert.deepEqual(resumeDifferences({ augmentation: { flip: 0 } }, recorded, ['augmentation', 'data']), ['augmentation {"flip":0} (the run has {"flip":0.5})']);
+});
+
+test('a library caller resuming a run: its resolved options (crop from the data) agree; a changed one is refused before any step', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'softseg-rundir-'));
+  await generateShapesDataset(join(root, 'data'), { count: 8, size: 32, numClasses: 3, seed: 1 });
+  const { TRAIN_DEFAULTS, trainSupervised } = await import('../../src/recipes/supervised.js');
+  const env = { backend: await initBackend({ backend: 'wasm' }), version: 'test' };
+  const config = { ...TRAIN_DEFAULTS, data: join(root, 'data'), out: join(root, 'run'), model: 'mobile-unet', width: 0.25, batchSize: 2, steps: 4, checkpointEvery: 2 };
+  await trainSupervised(config, env);
+  const metrics = await readFile(join(root, 'run', 'metrics.jsonl'), 'utf8');
+  await assert.rejects(trainSupervised({ ...config, resume: true, lr: 0.01 }, env), usageError(/^--resume: --lr 0\.01 \(the run has 0\.001\) — a resumed run continues with the options it started with/));
+  await assert.rejects(trainSupervised({ ...config, resume: true, augment: 'strong' }, env), usageError(/--augment strong \(the run has default\), augmentation \{/));
+  assert.equal(await readFile(join(root, 'run', 'metrics.jsonl'), 'utf8'), metrics, 'nothing written');
+  // crop 0 (decided from the data) resolves to the run's 32: the same run, which is done.
+  const again = await trainSupervised({ ...config, resume: true }, env);
+  assert.equal(again.result.steps, 4);
 });

@@ -121,6 +121,6 @@ export function reportMiss(misses: number): void {
 export function logRunSummary(command: Command & { jsonEnabled(): boolean }, r: { interrupted: boolean; steps: number; bestMetric: number | null; bestStep: number | null }, out: string, cacheMisses = 0): void {
   if (command.jsonEnabled()) return;
   if (cacheMisses > 0) process.stderr.write(`teacher ran on ${cacheMisses} image(s) missing from the cache (now cached)\n`);
-  command.log(r.interrupted ? `stopped at step ${r.steps}; resume with --resume` : `done: ${r.steps} steps; model in ${out}/model`);
+  command.log(r.interrupted ? `stopped at step ${r.steps}; continue with: ${command.config.bin} ${command.id} --out ${out} --resume` : `done: ${r.steps} steps; model in ${out}/model`);
   if (r.bestMetric !== null) command.log(`best val mIoU ${r.bestMetric.toFixed(2)} at step ${r.bestStep} (${out}/best)`);
 }

@@ -167,6 +167,6 @@ test('Ctrl-C: a checkpoint is written, then the process exits with code 130; the
   assert.equal(code, 130, stderr);
   const latest = JSON.parse(await readFile(join(out, 'checkpoints', 'latest.json'), 'utf8'));
   assert.ok(latest.step >= 10 && latest.step < 400, `checkpoint at ${latest.step}`);
-  assert.match(stdout, new RegExp(`stopped at step ${latest.step}; resume with --resume`));
+  assert.match(stdout, new RegExp(`stopped at step ${latest.step}; continue with: softseg train --out ${out} --resume`));
   assert.ok(existsSync(join(out, 'config.json')), 'the interrupted run recorded its configuration with its checkpoint');
 });

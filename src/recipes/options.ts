@@ -114,14 +114,20 @@ export function checkOptions<T extends object>(schema: OptionSchema<T>, config: 
   }
 }
 
+/** Former key names (camelCase) → the schema's key. */
+export function deprecatedKeys<T>(schema: OptionSchema<T>): Map<string, string> {
+  const renamed = new Map<string, string>();
+  for (const [key, spec] of Object.entries(schema) as [string, OptionSpec][]) for (const old of spec.deprecated ?? []) renamed.set(keyName(old), key);
+  return renamed;
+}
+
 /**
  * A config file's values (camelCase keys) checked against the schema: an unknown key or a bad value is a
  * usage error naming the file and the key; a deprecated key is renamed, with a warning.
  */
 export function checkConfigFile<T>(schema: OptionSchema<T>, file: Record<string, unknown>, path: string): { values: Partial<T>; warnings: string[] } {
   const specs = schema as Record<string, OptionSpec>;
-  const renamed = new Map<string, string>();
-  for (const [key, spec] of Object.entries(specs)) for (const old of spec.deprecated ?? []) renamed.set(keyName(old), key);
+  const renamed = deprecatedKeys(schema);
   const values: Record<string, unknown> = {};
   const warnings: string[] = [];
   for (const [given, v] of Object.entries(file)) {

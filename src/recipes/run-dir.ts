@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { SoftsegError } from '../errors.js';
 import { CHECKPOINTS_DIR, latestCheckpoint } from '../engine/checkpoint.js';
-import { flagName, keyName, type OptionSchema, type OptionSpec } from './options.js';
+import { deprecatedKeys, flagName, type OptionSchema } from './options.js';
 
 /** What a softseg run writes into its folder (and nothing else may be cleared by --overwrite). */
 const RUN_ENTRIES = ['model', 'best', CHECKPOINTS_DIR, 'metrics.jsonl', 'config.json', 'ema-teacher'] as const;
@@ -101,10 +101,8 @@ export async function recordedRunOptions(out: string, schema: OptionSchema<objec
     throw new SoftsegError(`cannot read the run's options: ${(e as Error).message.split('\n')[0]}`, { file: path, hint: 'restore it, or start a new run (--overwrite or another --out)' });
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SoftsegError('the run\'s options are not a JSON object', { file: path });
-  const specs = schema as Record<string, OptionSpec>;
-  const renamed = new Map<string, string>();
-  for (const [key, spec] of Object.entries(specs)) for (const old of spec.deprecated ?? []) renamed.set(keyName(old), key);
-  const named = Object.entries(raw).map(([name, v]) => [name in specs ? name : renamed.get(name) ?? name, v] as const);
+  const renamed = deprecatedKeys(schema);
+  const named = Object.entries(raw).map(([name, v]) => [name in schema ? name : renamed.get(name) ?? name, v] as const);
   return runOptions(Object.fromEntries(named.filter(([key]) => key !== 'resume' && key !== 'overwrite')), schema);
 }
 

@@ -308,14 +308,16 @@ test('mean teacher after a supervised warm-up phase: saved with the run, reloade
   const out = join(root, 'warm-run');
   const warnings: string[] = [];
   const config: SslConfig = {
-    ...SSL_DEFAULTS, data: join(root, 'data'), unlabeled: [join(root, 'extra')], out, steps: 4, crop: 32, batchSize: 4,
+    ...SSL_DEFAULTS, data: join(root, 'data'), unlabeled: [join(root, 'extra')], out, steps: 6, crop: 32, batchSize: 4, checkpointEvery: 1,
     model: 'mobile-unet', width: 0.25, ema: 0.99, unlabeledWarmup: 2, cacheImages: true, collapseShare: 1,
   };
   const env = { backend, version: 'test', onWarning: (w: string) => warnings.push(w) };
-  const first = await trainSsl(config, env);
-  assert.equal(first.result.steps, 4);
-  assert.equal(JSON.parse(await readFile(join(out, 'ema-teacher', 'ema.json'), 'utf8')).step, 4);
-  const second = await trainSsl({ ...config, steps: 6, resume: true }, env);
+  // Stopped after the warm-up (as Ctrl-C stops it: a checkpoint at the next step), then resumed with the same options.
+  const stop = new AbortController();
+  const first = await trainSsl(config, { ...env, signal: stop.signal, onEvent: (e) => { if (e.type === 'checkpoint' && e.step === 4) stop.abort(); } });
+  assert.deepEqual([first.result.interrupted, first.result.steps], [true, 5]);
+  assert.equal(JSON.parse(await readFile(join(out, 'ema-teacher', 'ema.json'), 'utf8')).step, 5);
+  const second = await trainSsl({ ...config, resume: true }, env);
   assert.equal(second.result.steps, 6);
   assert.deepEqual(warnings.filter((w) => /mean-teacher/.test(w)), [], 'the saved teacher was reloaded');
   assert.equal(JSON.parse(await readFile(join(out, 'ema-teacher', 'ema.json'), 'utf8')).step, 6);

@@ -111,11 +111,15 @@ export function runOptions(values: object, schema: OptionSchema<object>): Record
   return Object.fromEntries(Object.entries(values).filter(([key, v]) => v !== undefined && v !== null && (key in schema || RESOLVED_KEYS.includes(key))));
 }
 
-/** A value as compared: text options may be a string, a number or a list (`0.75, 1.25` = [0.75, 1.25]). */
+/**
+ * A value as compared: text options may be a string, a number or a list (`0.75, 1.25` = [0.75, 1.25]); an object
+ * (the resolved augmentation) as config.json holds it (unset fields left out).
+ */
 const comparable = (v: unknown): unknown => {
   const scalar = (x: unknown) => String(x).replace(/\s+/g, '');
   if (Array.isArray(v) && v.every((x) => typeof x !== 'object')) return v.map(scalar).join(',');
-  return v === undefined || (typeof v === 'object' && v !== null) ? v : scalar(v);
+  if (typeof v === 'object' && v !== null) return JSON.parse(JSON.stringify(v));
+  return v === undefined ? v : scalar(v);
 };
 const shown = (v: unknown): string => (v === undefined ? 'unset' : typeof v === 'string' ? v : JSON.stringify(v));
 

@@ -99,6 +99,7 @@ test('resume differences: what shapes training must agree (text options in any s
   assert.deepEqual(resumeDifferences({ seed: 1, warmupSteps: 10, lr: undefined }, recorded), ['--seed 1 (the run has 0)', '--warmup-steps 10 (the run has unset)']);
   // Keys compared although not given: a library caller's resolved options against the run's.
   assert.deepEqual(resumeDifferences({ augmentation: { flip: 0 } }, recorded, ['augmentation', 'data']), ['augmentation {"flip":0} (the run has {"flip":0.5})']);
+  assert.deepEqual(resumeDifferences({ augmentation: { flip: 0.5, scale: undefined } }, recorded), [], 'an unset field is not in config.json either');
 });
 
 test('a library caller resuming a run: its resolved options (crop from the data) agree; a changed one is refused before any step', async () => {

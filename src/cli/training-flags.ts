@@ -29,35 +29,27 @@ export async function resolveRunConfig<T extends object>(flags: Record<string, u
   for (const w of file.warnings) process.stderr.write(`Warning: ${w}\n`);
   let config = mergeOptions(schema, file.values, flags);
   try {
-    const resumed = await resumedOptions(config as { resume?: boolean; out?: string }, schema);
-    if (resumed) {
-      const { recorded, resumeDifferences, resumeMismatch } = resumed;
-      // --resume: the run's own options fill in what is not given; what is given must agree with them.
-      const given: Record<string, unknown> = { ...file.values };
-      for (const key of Object.keys(schema)) if (flags[flagName(key)] !== undefined) given[key] = flags[flagName(key)];
-      const differences = resumeDifferences(given, recorded);
-      if (differences.length > 0) throw resumeMismatch((config as { out: string }).out, differences);
-      const fromRun = Object.fromEntries(Object.entries(recorded).filter(([k]) => k in schema)) as Partial<T>;
-      config = mergeOptions(schema, { ...fromRun, ...file.values }, flags);
+    const { resume, out } = config as { resume?: boolean; out?: string };
+    if (resume && out) {
+      // --resume: the run's own options (its config.json) fill in what is not given; what is given must agree with
+      // them. Checked here, before the data are opened; launchTraining checks the resolved options again.
+      const { recordedRunOptions, resumeDifferences, resumeMismatch } = await import('../recipes/run-dir.js'); // loads TensorFlow.js: not for --help
+      const recorded = await recordedRunOptions(out, schema as OptionSchema<object>);
+      if (recorded) {
+        if (recorded.epochs !== undefined) delete recorded.steps; // derived from --epochs again
+        const given: Record<string, unknown> = { ...file.values };
+        for (const key of Object.keys(schema)) if (flags[flagName(key)] !== undefined) given[key] = flags[flagName(key)];
+        const differences = resumeDifferences(given, recorded);
+        if (differences.length > 0) throw resumeMismatch(out, differences);
+        const fromRun = Object.fromEntries(Object.entries(recorded).filter(([k]) => k in schema)) as Partial<T>;
+        config = mergeOptions(schema, { ...fromRun, ...file.values }, flags);
+      }
     }
     check?.(config);
   } catch (e) {
     throw configFileError(e, file.values, flags, configPath);
   }
   return config;
-}
-
-/**
- * The options a --resume run takes from its run folder's config.json (null for a new run, or a folder without
- * one). The steps a run derived from --epochs are left to be derived again (the check before training compares them).
- */
-async function resumedOptions<T extends object>(c: { resume?: boolean; out?: string }, schema: OptionSchema<T>) {
-  if (!c.resume || !c.out) return null;
-  const runDir = await import('../recipes/run-dir.js'); // loads TensorFlow.js: not for --help
-  const recorded = await runDir.recordedRunOptions(c.out, schema as OptionSchema<object>);
-  if (!recorded) return null;
-  if (recorded.epochs !== undefined) delete recorded.steps;
-  return { ...runDir, recorded };
 }
 
 /**

@@ -63,6 +63,10 @@ export const TRAIN_OPTIONS: OptionSchema<TrainConfig> = {
   grayscale: probability('Probability of turning the image gray.'),
   blur: probability('Probability of a Gaussian blur (σ 0.1–2 px).'),
   seed: { type: 'integer', default: 0, min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, description: 'Seed for initialisation, shuffling and augmentation.' },
+  init: {
+    type: 'string',
+    description: 'Start from this trained model instead of random weights (fine-tuning, or training a finished run further as a new run): a run folder (its model/; or pass its best/) of the same --model and --width. With another class count the classifier starts fresh.',
+  },
   skipBad: { type: 'boolean', default: false, description: 'Skip unreadable or inconsistent items (with a count and a list), before and during the run, instead of stopping.' },
   cacheImages: { type: 'boolean', default: false, description: 'Keep decoded images in memory (small data sets).' },
   resume: {
@@ -124,7 +128,7 @@ export const SSL_OPTIONS: OptionSchema<SslConfig> = {
     type: 'number', min: 0, max: 1, ends: '()',
     description: 'Mean teacher instead of --teacher: EMA momentum of the student\'s weights, e.g. 0.999 (needs --init or --unlabeled-warmup).',
   },
-  init: { type: 'string', description: 'Start the student (and the mean teacher) from this supervised run\'s model (same --model/--width/--aux).' },
+  init: { ...TRAIN_OPTIONS.init, description: `${TRAIN_OPTIONS.init.description} With --ema the mean teacher starts there too.` },
   pseudo: { type: 'choice', options: ['soft', 'hard'], default: 'soft', description: 'Soft pseudo-labels (KL + JML) or hard argmax ones above --confidence-threshold (CE + JML).' },
   // ssl's --threshold was this confidence τ; renamed so that no flag name means two things.
   confidenceThreshold: {

@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../data/fs-util.js';
 import { SoftsegError, usageError } from '../errors.js';
 import { evaluateDataset, scalarMetrics } from '../inference/evaluate.js';
 import type { SoftsegJson } from '../inference/softseg-json.js';
+import { openTrainedModel } from '../inference/model-dir.js';
 import { train, type BatchSource, type HostBatch, type TrainingEvent, type TrainingOptions, type TrainingResult } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import type { BackendInfo } from '../backends/select.js';
@@ -101,8 +102,11 @@ export async function launchTraining(args: {
   schema: OptionSchema<object>;
   makeSource: (startStep: number) => BatchSource;
   extraMetadata?: Record<string, unknown>;
-  /** Called with the freshly built model before training (e.g. to load initial weights); a resumed run then restores its checkpoint over them. */
-  prepareModel?: (model: SegModel) => Promise<void> | void;
+  /**
+   * Called with the model before training, after --init loaded its weights (`init`: the model folder they came
+   * from; undefined without --init and on a resumed run, which restores its checkpoint instead).
+   */
+  prepareModel?: (model: SegModel, init: string | undefined) => Promise<void> | void;
   /** The recipe's plug-ins on the loop (see the engine's TrainingHook). */
   hooks?: TrainingOptions['hooks'];
   env: RecipeEnv;
@@ -111,7 +115,6 @@ export async function launchTraining(args: {
   const model: SegModel = createModel(config.model, { numClasses: ds.numClasses, width: config.width, aux: config.aux, seed: config.seed });
   try {
     if (config.crop % model.sizeMultiple !== 0) throw usageError(`--crop ${config.crop} is not a multiple of ${model.sizeMultiple}, which ${config.model} needs`);
-    await args.prepareModel?.(model);
     const stepsPerEpoch = Math.floor(args.epochItems / config.batchSize);
     if (stepsPerEpoch < 1) throw new SoftsegError(`batch size ${config.batchSize} is larger than the data set (${args.epochItems} images)`, { file: ds.root });
     const steps = config.steps ?? (config.epochs ?? 10) * stepsPerEpoch;
@@ -125,6 +128,10 @@ export async function launchTraining(args: {
       const differences = recorded ? resumeDifferences(runOptions(effective, args.schema), recorded, Object.keys(recorded)) : [];
       if (differences.length > 0) throw resumeMismatch(config.out, differences);
     }
+    // --init before the folder is cleared (an init that fails to load leaves an --overwrite'd run as it was); a
+    // resumed run restores its checkpoint instead, so its init folder need not exist any more.
+    const init = config.init && plan.mode !== 'resume' ? await loadInit(config.init, model, env) : undefined;
+    await args.prepareModel?.(model, init);
     await clearRunDir(plan);
     await mkdir(config.out, { recursive: true });
     // config.json describes the checkpoints beside it: written with this run's first checkpoint, so a run that
@@ -165,6 +172,46 @@ export async function launchTraining(args: {
     return { config: effective, result };
   } finally {
     model.dispose();
+  }
+}
+
+/** Layers that map features to classes: with another class count they start fresh on --init. */
+const CLASSIFIERS = new Set(['logits', 'aux_logits']);
+
+/**
+ * Starts `student` from a trained model (--init: a run folder, its model/ or best/, or a model folder): every layer
+ * is copied from the layer of the same name. Fine-tuning to another class set is allowed: the classifiers then
+ * start fresh, as does an aux head the trained model lacks (each said through `env.onWarning`). Another
+ * architecture or width is an error naming both models. Returns the model folder the weights came from.
+ */
+export async function loadInit(path: string, student: SegModel, env: Pick<RecipeEnv, 'onWarning'> = {}): Promise<string> {
+  const init = await openTrainedModel(resolve(path));
+  try {
+    const a = init.model, o = student.options;
+    const describe = (name: string, x: { width: number; aux: boolean; numClasses: number }) => `${name} (width ${x.width}, ${x.aux ? 'with' : 'no'} aux head, ${x.numClasses} classes)`;
+    const mismatch = (what: string) => new SoftsegError(`--init ${path}: its model is ${describe(a.name, a.options)}, this run trains ${describe(student.name, o)}${what}`, {
+      file: init.dir, hint: 'pass the same --model and --width as the run you start from',
+    });
+    if (a.name !== student.name || a.options.width !== o.width) throw mismatch('');
+    const fresh: string[] = [];
+    const copies: [tf.layers.Layer, tf.Tensor[]][] = [];
+    for (const layer of student.model.layers) {
+      if (layer.weights.length === 0) continue;
+      const from = a.model.layers.find((l) => l.name === layer.name);
+      const weights = from?.getWeights() ?? [];
+      const same = weights.length === layer.weights.length && weights.every((w, i) => w.shape.join() === layer.weights[i]!.shape.join());
+      if (same) copies.push([layer, weights]);
+      else if (!from || CLASSIFIERS.has(layer.name)) fresh.push(layer.name);
+      else throw mismatch(` (layer ${layer.name} differs)`);
+    }
+    for (const [layer, weights] of copies) layer.setWeights(weights);
+    if (fresh.length > 0) {
+      const why = [a.options.numClasses !== o.numClasses ? `its model has ${a.options.numClasses} classes, this run ${o.numClasses}` : '', o.aux && !a.options.aux ? 'its model has no aux head' : ''];
+      env.onWarning?.(`--init ${path}: ${fresh.join(', ')} ${fresh.length === 1 ? 'starts' : 'start'} from random weights (${why.filter(Boolean).join('; ')}); every other layer starts from ${init.dir}`);
+    }
+    return init.dir;
+  } finally {
+    init.model.dispose();
   }
 }
 

@@ -21,7 +21,6 @@ import { defaultWorkerThreads } from '../worker-pool.js';
 import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
 import { randomFor } from '../data/seed.js';
 import { SoftsegError, usageError } from '../errors.js';
-import { openTrainedModel } from '../inference/model-dir.js';
 import { unlabeledLoss, type UnlabeledLossOptions } from '../losses/objectives.js';
 import { cutmix } from '../augment/cutmix.js';
 import type { BatchSource, HostBatch, TrainingHook } from '../engine/trainer.js';
@@ -43,8 +42,6 @@ export interface SslConfig extends TrainConfig, TeacherPreprocessingConfig {
   cache?: string;
   /** Mean teacher: EMA momentum m (θ_t ← m·θ_t + (1 − m)·θ_s after every step); instead of teacher + cache. */
   ema?: number;
-  /** A supervised run whose model/ initialises the student (and the mean teacher). */
-  init?: string;
   /** Soft pseudo-labels (KL_T + JML) or hard argmax ones where confidence ≥ confidenceThreshold. */
   pseudo: 'soft' | 'hard';
   /** Confidence threshold τ: hard pseudo-labels default 0.95; with soft ones an optional mask (off unless given). */
@@ -247,26 +244,6 @@ export function checkSslConfig(c: SslConfig): void {
   checkTrainCombinations(c);
 }
 
-/** Loads a supervised run's model into the student; the architecture must match. Returns its directory. */
-async function loadInit(path: string, student: SegModel): Promise<string> {
-  const init = await openTrainedModel(resolve(path));
-  try {
-    const a = init.model, o = student.options;
-    const describe = (name: string, x: { width: number; aux: boolean; numClasses: number }) => `${name} (width ${x.width}, ${x.aux ? 'with' : 'no'} aux head, ${x.numClasses} classes)`;
-    const same = a.name === student.name && a.options.width === o.width && a.options.aux === o.aux && a.options.numClasses === o.numClasses;
-    const w = a.model.getWeights(), s = student.model.weights;
-    if (!same || w.length !== s.length || w.some((t, i) => t.shape.join() !== s[i]!.shape.join())) {
-      throw new SoftsegError(`--init ${path}: its model is ${describe(a.name, a.options)}, this run trains ${describe(student.name, o)}`, {
-        file: init.dir, hint: 'pass the same --model, --width and --aux as the run you start from',
-      });
-    }
-    student.model.setWeights(w);
-    return init.dir;
-  } finally {
-    init.model.dispose();
-  }
-}
-
 export interface SslRun {
   config: SslConfig;
   result: Awaited<ReturnType<typeof launchTraining>>['result'];
@@ -355,10 +332,8 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
       config, ds, val, epochItems: ds.items.length * (config.batchSize / nL),
       objective: sslObjective(config, ignoreIndex), makeSource, env, schema: SSL_OPTIONS, hooks,
       extraMetadata: { recipe: 'ssl', teacher: teacherMeta, ssl: sslMeta },
-      prepareModel: async (model) => {
-        if (config.init) {
-          teacherMeta.init = await loadInit(config.init, model);
-        }
+      prepareModel: async (model, init) => {
+        if (init) teacherMeta.init = init;
         if (config.ema !== undefined) {
           mean = new MeanTeacher(model, config.ema, { warmup: config.unlabeledWarmup, finalDir: join(config.out, 'ema-teacher'), onWarning: env.onWarning });
           hooks.push(mean);

@@ -52,6 +52,8 @@ export interface TrainConfig extends AugmentationConfig {
   resume: boolean;
   /** Replace the previous run in `out` (cleared first); without it a non-empty `out` is refused unless `resume`. */
   overwrite: boolean;
+  /** A trained run (or model folder) whose weights start this run instead of random ones (fine-tuning); see {@link loadInit}. */
+  init?: string;
 }
 
 /** The defaults of a run, from the option schema (recipe-options.ts). */

@@ -170,3 +170,17 @@ test('Ctrl-C: a checkpoint is written, then the process exits with code 130; the
   assert.match(stdout, new RegExp(`stopped at step ${latest.step}; continue with: softseg train --out ${out} --resume`));
   assert.ok(existsSync(join(out, 'config.json')), 'the interrupted run recorded its configuration with its checkpoint');
 });
+
+test('train --init fine-tunes the first run\'s model on data with another class count; the new classifier is announced', async () => {
+  const other = join(root, 'shapes6');
+  await generateShapesDataset(other, { count: 8, size: 32, numClasses: 6, seed: 4 });
+  const out = join(root, 'run-init');
+  const { code, stderr } = await softseg('train', '--data', other, '--model', 'mobile-unet', '--init', join(root, 'run'), '--out', out, '--steps', '2', '--crop', '32', '--batch-size', '4', '--backend', 'wasm');
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /--init .*run: logits starts from random weights \(its model has 4 classes, this run 6\); every other layer starts from .*run\/model/);
+  assert.equal(JSON.parse(await readFile(join(out, 'model', 'softseg.json'), 'utf8')).training.init, join(root, 'run'));
+  const wrong = await softseg('train', '--data', other, '--model', 'unet-lite', '--init', join(root, 'run'), '--out', join(root, 'run-init2'), '--steps', '2', '--crop', '32', '--backend', 'wasm');
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /--init .*run: its model is mobile-unet \(width 1, no aux head, 4 classes\), this run trains unet-lite/);
+  assert.ok(!existsSync(join(root, 'run-init2', 'config.json')), 'nothing written');
+});

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { SegModel, SegOutputs } from '../models/base.js';
+import type { SegOutputs } from '../models/base.js';
 import { AUGMENT_PRESETS } from '../augment/augment.js';
 import type { PhotometricOptions } from '../augment/photometric.js';
 import { defaultWorkerThreads } from '../worker-pool.js';

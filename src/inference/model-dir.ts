@@ -2,7 +2,7 @@
  * Opening a trained model for eval/predict/label: a run directory (its model/, or best/ with `best`) or a
  * model directory holding model.json + softseg.json.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSegModel } from '../models/io.js';
 import type { SegModel } from '../models/base.js';
@@ -33,7 +33,24 @@ export function modelDirectory(path: string, which: 'model' | 'best' = 'model'):
   for (const candidate of [which, which === 'model' ? 'best' : 'model']) {
     if (existsSync(join(path, candidate, 'model.json'))) return join(path, candidate);
   }
+  const latest = latestCheckpoint(path);
+  if (latest) {
+    // A run stopped before it wrote model/ (and before a validation wrote best/): say how to get a model from it.
+    throw new SoftsegError(`no model yet: the run stopped at step ${latest.step} before writing model/`, {
+      file: path, hint: `continue it with \`softseg train --out ${path} --resume\` (or distill/ssl), or pass its last checkpoint, ${join(path, 'checkpoints', latest.checkpoint)}`,
+    });
+  }
   throw new SoftsegError('no model found (expected model.json, or a run directory with model/ or best/)', { file: path, hint: 'pass the --out folder of `softseg train`, or its model/ folder' });
+}
+
+/** A run folder's latest checkpoint as checkpoints/latest.json names it (null when there is none, or it is unreadable). */
+function latestCheckpoint(run: string): { checkpoint: string; step: number } | null {
+  try {
+    const l = JSON.parse(readFileSync(join(run, 'checkpoints', 'latest.json'), 'utf8')) as { checkpoint?: unknown; step?: unknown };
+    return typeof l.checkpoint === 'string' && typeof l.step === 'number' && existsSync(join(run, 'checkpoints', l.checkpoint, 'model.json')) ? { checkpoint: l.checkpoint, step: l.step } : null;
+  } catch {
+    return null;
+  }
 }
 
 export async function openTrainedModel(path: string, which: 'model' | 'best' = 'model'): Promise<TrainedModel> {

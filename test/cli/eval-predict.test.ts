@@ -94,6 +94,15 @@ test('predict writes masks at the original resolution, whole-image and by slidin
   const wrong = await softseg('predict', '--model', join(root, 'nowhere'), '--images', images, '--out', join(root, 'p3'));
   assert.notEqual(wrong.code, 0);
   assert.match(wrong.stderr, /nowhere: no model found/);
+  // A run stopped before it wrote model/ (checkpoints only): the error says how to get a model, and its checkpoint predicts.
+  const stopped = join(root, 'stopped');
+  await cp(join(runDir, 'model'), join(stopped, 'checkpoints', 'step-0000007'), { recursive: true });
+  await writeFile(join(stopped, 'checkpoints', 'latest.json'), JSON.stringify({ checkpoint: 'step-0000007', step: 7 }));
+  const early = await softseg('predict', '--model', stopped, '--images', images, '--out', join(root, 'p5'));
+  assert.equal(early.code, 1);
+  assert.match(early.stderr, /stopped: no model yet: the run stopped at step 7 before writing model\/ — continue it with `softseg train --out .*stopped --resume` \(or distill\/ssl\), or pass its last checkpoint, .*stopped\/checkpoints\/step-0000007$/m);
+  const fromCheckpoint = await softseg('predict', '--model', join(stopped, 'checkpoints', 'step-0000007'), '--images', images, '--out', join(root, 'p5'));
+  assert.equal(fromCheckpoint.code, 0, fromCheckpoint.stderr);
   const tile = await softseg('predict', '--model', runDir, '--images', images, '--out', join(root, 'p4'), '--tile', '0');
   assert.equal(tile.code, 2, tile.stderr);
   assert.match(tile.stderr, /^Error: --tile must be a positive integer, got 0$/m);

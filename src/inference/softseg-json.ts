@@ -18,7 +18,7 @@ export interface SoftsegJson {
   /** Zoo architecture name (`softseg models`). */
   architecture?: string;
   /** The constructor options the model was built with. */
-  modelOptions?: { numClasses?: number; width?: number; aux?: boolean };
+  modelOptions?: { numClasses?: number; width?: number; aux?: boolean; upsampling?: string };
   classes?: string[];
   numClasses?: number;
   ignoreIndex?: number;

@@ -6,6 +6,7 @@ import { SoftsegError } from '../errors.js';
 import { batchNormalization } from './batch-norm.js';
 import { convInitializer, depthwiseInitializer, biasInitializer, type Initializer } from './init.js';
 import { AtrousConv2D } from './layers.js';
+import { halfPixelUpsample } from './upsample.js';
 
 /** Options every architecture accepts (the same constructor vocabulary for all). */
 export interface ModelOptions {
@@ -23,7 +24,16 @@ export interface ModelOptions {
   seed?: number;
   /** DeepLabV3 only: backbone output stride, 8 (default) or 16. Ignored by the other architectures. */
   outputStride?: 8 | 16;
+  /**
+   * How bilinear upsampling samples: 'aligned' (default; TF.js's UpSampling2D, output i reads feature i/f, where the
+   * zoo's symmetrically padded stride-f features are centred) or 'half-pixel' (PyTorch's F.interpolate with
+   * align_corners=False, output i reads (i + ½)/f − ½; built from stock layers, see upsample.ts).
+   */
+  upsampling?: Upsampling;
 }
+
+export type Upsampling = 'aligned' | 'half-pixel';
+export const UPSAMPLINGS: readonly Upsampling[] = ['aligned', 'half-pixel'];
 
 /** ModelOptions with defaults filled in and sizes normalised. */
 export interface ResolvedOptions {
@@ -34,6 +44,7 @@ export interface ResolvedOptions {
   channels: number;
   seed?: number;
   outputStride: 8 | 16;
+  upsampling: Upsampling;
 }
 
 /**
@@ -106,6 +117,7 @@ export class LayerBuilder {
   constructor(
     readonly width: number,
     readonly seed?: number,
+    readonly upsampling: Upsampling = 'aligned',
   ) {}
 
   /** Base channel count scaled by the width multiplier. */
@@ -206,9 +218,10 @@ export class LayerBuilder {
     return apply1(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid', name }), padded);
   }
 
-  /** Bilinear upsampling by an integer factor. */
+  /** Bilinear upsampling by an integer factor, sampled as {@link ModelOptions.upsampling} says. */
   upsample(x: tf.SymbolicTensor, factor: number, name: string): tf.SymbolicTensor {
     if (factor === 1) return x;
+    if (this.upsampling === 'half-pixel') return halfPixelUpsample(x, factor, name);
     return apply1(tf.layers.upSampling2d({ size: [factor, factor], interpolation: 'bilinear', name }), x);
   }
 
@@ -254,12 +267,14 @@ export function resolveOptions(name: string, options: ModelOptions): ResolvedOpt
   if (!(Number.isFinite(width) && width > 0)) throw new SoftsegError(`${name}: width multiplier must be > 0, got ${width}`);
   if (!(Number.isInteger(channels) && channels >= 1)) throw new SoftsegError(`${name}: channels must be an integer ≥ 1, got ${channels}`);
   if (outputStride !== 8 && outputStride !== 16) throw new SoftsegError(`${name}: outputStride must be 8 or 16, got ${String(outputStride)}`);
+  const upsampling = options.upsampling ?? 'aligned';
+  if (!UPSAMPLINGS.includes(upsampling)) throw new SoftsegError(`${name}: upsampling must be ${UPSAMPLINGS.join(' or ')}, got ${String(upsampling)}`);
   if (options.seed !== undefined && !Number.isInteger(options.seed)) throw new SoftsegError(`${name}: seed must be an integer, got ${options.seed}`);
   let inputSize: [number, number] | null = null;
   if (options.inputSize !== undefined) {
     inputSize = typeof options.inputSize === 'number' ? [options.inputSize, options.inputSize] : [options.inputSize[0], options.inputSize[1]];
   }
-  return { numClasses, width, aux: options.aux ?? false, inputSize, channels, seed: options.seed, outputStride };
+  return { numClasses, width, aux: options.aux ?? false, inputSize, channels, seed: options.seed, outputStride, upsampling };
 }
 
 /** Builds an architecture into a SegModel. */
@@ -268,7 +283,7 @@ export function buildSegModel(arch: Architecture, options: ResolvedOptions): Seg
   if (options.inputSize) checkSize(arch.name, options.inputSize[0], options.inputSize[1], sizeMultiple);
   const [h, w] = options.inputSize ?? [null, null];
   const input = tf.input({ shape: [h, w, options.channels], name: 'image' });
-  const b = new LayerBuilder(options.width, options.seed);
+  const b = new LayerBuilder(options.width, options.seed, options.upsampling);
   const out = arch.build(input, b, options);
   const outputs = options.aux && out.aux ? [out.main, out.aux] : out.main;
   const model = tf.model({ inputs: input, outputs, name: arch.name.replace(/[^A-Za-z0-9_]/g, '_') });

@@ -365,7 +365,9 @@ export async function loadSegModel(dir: string): Promise<SegModel> {
     model.dispose();
     throw new SoftsegError('not a softseg zoo model (model.json has no softseg metadata)', { file: join(dir, MODEL_JSON) });
   }
-  const { name, options } = meta.softseg;
+  const { name } = meta.softseg;
+  // Models saved before the upsampling option used the aligned UpSampling2D.
+  const options: ResolvedOptions = { ...meta.softseg.options, upsampling: meta.softseg.options.upsampling ?? 'aligned' };
   const arch = getArchitecture(name);
   return wrapLayersModel(name, options, arch.sizeMultiple(options), model);
 }

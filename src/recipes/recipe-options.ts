@@ -45,6 +45,10 @@ export const TRAIN_OPTIONS: OptionSchema<TrainConfig> = {
   blsEpsilon: { type: 'number', default: 0.5, min: 0, max: 1, description: 'BLS ε on boundary pixels.' },
   width: { type: 'number', default: 1, min: 0, max: 16, ends: '(]', description: 'Width multiplier of the model.' },
   aux: { type: 'boolean', default: false, description: 'Add an auxiliary head (main + aux heads, as the method trains); predictions use the main head.' },
+  upsampling: {
+    type: 'choice', options: ['aligned', 'half-pixel'], default: 'aligned',
+    description: 'How the model\'s bilinear upsampling samples: aligned (output pixel i reads feature i/f, where the stride-f features are centred) or half-pixel (PyTorch\'s F.interpolate(align_corners=False)).',
+  },
   numClasses: { type: 'integer', min: 1, max: 256, description: 'Number of classes (overrides dataset.json).' },
   ignoreIndex: { type: 'integer', min: 0, max: 255, description: 'Mask value to ignore (default 255 or dataset.json).' },
   accumulate: { type: 'integer', default: 1, min: 1, description: 'Gradient accumulation: split each batch into K micro-batches (saves memory).' },

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createModel, sizeMultiple } from '../models/registry.js';
-import type { SegModel } from '../models/base.js';
+import type { ResolvedOptions, SegModel } from '../models/base.js';
 import { IMAGENET_NORMALIZATION } from '../augment/normalize.js';
 import { openCache, type TeacherCache } from '../cache/store.js';
 import { openDataset, openUnlabeled, type Dataset } from '../data/dataset.js';
@@ -112,7 +112,7 @@ export async function launchTraining(args: {
   env: RecipeEnv;
 }): Promise<{ config: TrainConfig; result: TrainingResult }> {
   const { config, ds, val, env } = args;
-  const model: SegModel = createModel(config.model, { numClasses: ds.numClasses, width: config.width, aux: config.aux, seed: config.seed });
+  const model: SegModel = createModel(config.model, { numClasses: ds.numClasses, width: config.width, aux: config.aux, seed: config.seed, upsampling: config.upsampling });
   try {
     if (config.crop % model.sizeMultiple !== 0) throw usageError(`--crop ${config.crop} is not a multiple of ${model.sizeMultiple}, which ${config.model} needs`);
     const stepsPerEpoch = Math.floor(args.epochItems / config.batchSize);
@@ -146,7 +146,7 @@ export async function launchTraining(args: {
       format: 'softseg-model',
       formatVersion: 1,
       architecture: config.model,
-      modelOptions: { numClasses: ds.numClasses, width: config.width, aux: config.aux },
+      modelOptions: { numClasses: ds.numClasses, width: config.width, aux: config.aux, upsampling: config.upsampling },
       classes: ds.classNames,
       numClasses: ds.numClasses,
       ignoreIndex: ds.ignoreIndex,
@@ -188,11 +188,11 @@ export async function loadInit(path: string, student: SegModel, env: Pick<Recipe
   const init = await openTrainedModel(resolve(path));
   try {
     const a = init.model, o = student.options;
-    const describe = (name: string, x: { width: number; aux: boolean; numClasses: number }) => `${name} (width ${x.width}, ${x.aux ? 'with' : 'no'} aux head, ${x.numClasses} classes)`;
+    const describe = (name: string, x: ResolvedOptions) => `${name} (width ${x.width}, ${x.upsampling === 'half-pixel' ? 'half-pixel upsampling, ' : ''}${x.aux ? 'with' : 'no'} aux head, ${x.numClasses} classes)`;
     const mismatch = (what: string) => new SoftsegError(`--init ${path}: its model is ${describe(a.name, a.options)}, this run trains ${describe(student.name, o)}${what}`, {
-      file: init.dir, hint: 'pass the same --model and --width as the run you start from',
+      file: init.dir, hint: 'pass the same --model, --width and --upsampling as the run you start from',
     });
-    if (a.name !== student.name || a.options.width !== o.width) throw mismatch('');
+    if (a.name !== student.name || a.options.width !== o.width || a.options.upsampling !== o.upsampling) throw mismatch('');
     const fresh: string[] = [];
     const copies: [tf.layers.Layer, tf.Tensor[]][] = [];
     for (const layer of student.model.layers) {

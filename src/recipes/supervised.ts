@@ -40,6 +40,8 @@ export interface TrainConfig extends AugmentationConfig {
   seed: number;
   width: number;
   aux: boolean;
+  /** How the model's bilinear upsampling samples (see ModelOptions.upsampling). */
+  upsampling: 'aligned' | 'half-pixel';
   numClasses?: number;
   ignoreIndex?: number;
   accumulate: number;

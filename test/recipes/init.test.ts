@@ -73,7 +73,7 @@ test('--init of another architecture or width is refused naming both models', as
     [wide.dir, /its model is mobile-unet \(width 0\.5, .*\), this run trains mobile-unet \(width 0\.25, /],
   ] as const) {
     const student = createModel('mobile-unet', { numClasses: 3, width: 0.25, seed: 2 });
-    await assert.rejects(loadInit(dir, student), (e: unknown) => e instanceof SoftsegError && pattern.test(e.message) && /same --model and --width/.test(e.hint ?? ''));
+    await assert.rejects(loadInit(dir, student), (e: unknown) => e instanceof SoftsegError && pattern.test(e.message) && /same --model, --width and --upsampling/.test(e.hint ?? ''));
     student.dispose();
   }
   const student = createModel('mobile-unet', { numClasses: 3, width: 0.25 });

@@ -35,6 +35,7 @@ const TF_MIN_JS = join(repoRoot, 'node_modules/@tensorflow/tfjs/dist/tf.min.js')
 const CDN_TF = `https://cdn.jsdelivr.net/npm/@tensorflow/tfjs@${tf.version.tfjs}/dist/tf.min.js`;
 /** The browser output against softseg's: max |a − b| over max |b| (probabilities, so b's scale is ≤ 1). */
 const TOLERANCE = 1e-4;
+const HALF_PIXEL = 'mobile-unet-half-pixel';
 
 /** A deterministic RGB image, H×W×3 bytes. */
 function testImage(): Uint8Array {
@@ -100,17 +101,20 @@ describe('every zoo model deploys with plain TensorFlow.js', () => {
   /** softseg's own probabilities (wasm backend), by `${arch}/${folder}`. */
   const expected = new Map<string, Float32Array>();
   const runDir = (arch: string) => join(root, 'runs', arch);
+  /** Every architecture, and mobile-unet with half-pixel upsampling (stock layers of another shape: models/upsample.ts). */
+  const variants = [...listModels(), HALF_PIXEL];
+  const trainFlags = (v: string) => (v === HALF_PIXEL ? ['--model', 'mobile-unet', '--upsampling', 'half-pixel'] : ['--model', v]);
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'softseg-deploy-'));
     await generateShapesDataset(join(root, 'shapes'), { splits: { train: 4, val: 2 }, size: 32, numClasses: 4, seed: 5 });
-    for (const arch of listModels()) {
-      const r = await softseg('train', '--data', join(root, 'shapes/train'), '--val', join(root, 'shapes/val'), '--model', arch, '--width', '0.5',
+    for (const arch of variants) {
+      const r = await softseg('train', '--data', join(root, 'shapes/train'), '--val', join(root, 'shapes/val'), ...trainFlags(arch), '--width', '0.5',
         '--out', runDir(arch), '--steps', '1', '--crop', '32', '--batch-size', '2', '--eval-every', '1', '--backend', 'wasm');
       assert.equal(r.code, 0, `${arch}: ${r.stderr}`);
     }
     await useBackend();
-    for (const arch of listModels()) {
+    for (const arch of variants) {
       for (const folder of FOLDERS) {
         const { model, meta } = await openTrainedModel(join(runDir(arch), folder));
         const probs = predictProbabilities(model, normalizeImage(image, meta.normalization), H, W);
@@ -128,7 +132,7 @@ describe('every zoo model deploys with plain TensorFlow.js', () => {
         let type = 'application/octet-stream';
         const m = url.match(/^\/([\w-]+)\/(model|best)\/(index\.html|photo\.jpg|model\/(model\.json|weights\.bin|softseg\.json))$/);
         if (url === '/tf.min.js') [body, type] = [await readFile(TF_MIN_JS), 'text/javascript'];
-        else if (m && listModels().includes(m[1]!)) {
+        else if (m && variants.includes(m[1]!)) {
           if (m[3] === 'index.html') [body, type] = [`<!doctype html>\n<meta charset="utf-8">\n${page}`, 'text/html; charset=utf-8'];
           else if (m[3] === 'photo.jpg') [body, type] = [png, 'image/png'];
           else [body, type] = [await readFile(join(runDir(m[1]!), m[2]!, m[4]!)), m[4]!.endsWith('.json') ? 'application/json' : type];
@@ -147,7 +151,7 @@ describe('every zoo model deploys with plain TensorFlow.js', () => {
   });
 
   it('softseg train saves model/ and best/ naming only stock TensorFlow.js layer classes', async () => {
-    for (const arch of listModels()) {
+    for (const arch of variants) {
       for (const folder of FOLDERS) {
         const json = JSON.parse(await readFile(join(runDir(arch), folder, 'model.json'), 'utf8')) as { modelTopology: { config: { layers: { class_name: string }[] } } };
         const classes = new Set(json.modelTopology.config.layers.map((l) => l.class_name));
@@ -163,10 +167,10 @@ describe('every zoo model deploys with plain TensorFlow.js', () => {
     const imagePath = join(root, 'image.rgb');
     const outPath = join(root, 'plain-node.json');
     await writeFile(imagePath, image);
-    const urls = listModels().flatMap((arch) => FOLDERS.map((f) => `${base}/${arch}/${f}/model/`));
+    const urls = variants.flatMap((arch) => FOLDERS.map((f) => `${base}/${arch}/${f}/model/`));
     await exec(process.execPath, ['--input-type=module', '-e', PLAIN_NODE_SCRIPT, imagePath, String(H), String(W), outPath, ...urls], { cwd: repoRoot, maxBuffer: 16 << 20 });
     const out = JSON.parse(await readFile(outPath, 'utf8')) as { backend: string; results: Record<string, { classes: string[]; probs: number[] }> };
-    for (const arch of listModels()) {
+    for (const arch of variants) {
       for (const folder of FOLDERS) {
         const r = out.results[`${base}/${arch}/${folder}/model/`]!;
         assert.ok(!r.classes.some((c) => c.startsWith('Softseg')), `${arch}/${folder}: ${r.classes.join(', ')}`);
@@ -187,7 +191,7 @@ describe('every zoo model deploys with plain TensorFlow.js', () => {
     });
     try {
       // model/ of each architecture (best/ is written by the same save path and checked in Node above).
-      for (const arch of listModels()) {
+      for (const arch of variants) {
         for (const folder of ['model'] as const) {
           const started = Date.now();
           const tab = await browser.newPage();

@@ -10,8 +10,9 @@
 // result there is the clamped value times the share N(i) of h that stayed inside. Multiplying by 1/N(i) restores
 // it exactly; 1/N is itself a filter of a map of ones with the same zero padding (taps h′ chosen so that its partial
 // sums are 1/N at the edge phases and its full sum is 1 inside), so it is stock layers too:
-//   y = depthwise_h(depthwise_h(nearest(x))) × depthwise_h′(depthwise_h′(ones))
-// (one-channel normaliser, broadcast over the channels by Multiply). Exact to float rounding
+//   y = w_h(nearest_w(h_h(nearest_h(x)))) × w_h′(nearest_w(h_h′(nearest_h(ones))))
+// one axis at a time (nearest ×f along it, then the filter along it), the normaliser on one channel, broadcast over
+// the channels by Multiply. Exact to float rounding
 // (test/models/upsample.test.ts); every filter is fixed (trainable: false) and saved with the model.
 import * as tf from '@tensorflow/tfjs';
 
@@ -49,17 +50,20 @@ export function halfPixelUpsample(x: tf.SymbolicTensor, factor: number, name: st
   const { h, norm } = halfPixelTaps(factor);
   const channels = x.shape[3];
   if (!channels) throw new Error(`half-pixel upsampling (${name}) needs a known channel count`);
-  const z = apply1(tf.layers.upSampling2d({ size: [factor, factor], interpolation: 'nearest', name: `${name}_nearest` }), x);
-  const y = fixedFilter(fixedFilter(z, h, true, `${name}_h`), h, false, `${name}_w`);
-  // A one-channel map of ones at the output size: a 1×1 convolution with a zero kernel and a bias of 1.
+  // One axis at a time (the two commute): the vertical pass runs before the width grows f-fold.
+  const nearest = (t: tf.SymbolicTensor, size: [number, number], suffix: string) =>
+    apply1(tf.layers.upSampling2d({ size, interpolation: 'nearest', name: `${name}_${suffix}` }), t);
+  const separable = (t: tf.SymbolicTensor, taps: number[], suffix: string) =>
+    fixedFilter(nearest(fixedFilter(nearest(t, [factor, 1], `${suffix}nearest_h`), taps, true, `${name}_${suffix}h`), [1, factor], `${suffix}nearest_w`), taps, false, `${name}_${suffix}w`);
+  const y = separable(x, h, '');
+  // A one-channel map of ones (a 1×1 convolution with a zero kernel and a bias of 1), filtered the same way by h′.
   const kernel = tf.zeros([1, 1, channels, 1]), bias = tf.ones([1]);
   let ones: tf.SymbolicTensor;
   try {
-    ones = apply1(tf.layers.conv2d({ filters: 1, kernelSize: 1, useBias: true, trainable: false, weights: [kernel, bias], name: `${name}_ones` }), z);
+    ones = apply1(tf.layers.conv2d({ filters: 1, kernelSize: 1, useBias: true, trainable: false, weights: [kernel, bias], name: `${name}_ones` }), x);
   } finally {
     kernel.dispose();
     bias.dispose();
   }
-  const scale = fixedFilter(fixedFilter(ones, norm, true, `${name}_norm_h`), norm, false, `${name}_norm_w`);
-  return apply1(tf.layers.multiply({ name }), [y, scale]);
+  return apply1(tf.layers.multiply({ name }), [y, separable(ones, norm, 'norm_')]);
 }

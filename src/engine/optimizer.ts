@@ -15,8 +15,10 @@ export interface OptimizerConfig {
   kind?: OptimizerKind;
   /** Peak learning rate (the schedule scales it per step). */
   lr?: number;
-  /** Decoupled weight decay (AdamW) or L2 decay added to the gradient (SGD); not applied to biases and batch-norm parameters. */
+  /** Decoupled weight decay (AdamW) or L2 decay added to the gradient (SGD); on kernels only unless `decayAll`. */
   weightDecay?: number;
+  /** Decay every parameter — biases and batch-norm γ/β too — as PyTorch's `AdamW(model.parameters())` does. */
+  decayAll?: boolean;
   beta1?: number;
   beta2?: number;
   epsilon?: number;
@@ -28,6 +30,7 @@ export const OPTIMIZER_DEFAULTS: Required<OptimizerConfig> = {
   kind: 'adamw',
   lr: 1e-3,
   weightDecay: 1e-4,
+  decayAll: false,
   beta1: 0.9,
   beta2: 0.999,
   epsilon: 1e-8,
@@ -71,6 +74,11 @@ export class SegOptimizer {
     this.inner = c.kind === 'sgd' ? tf.train.momentum(c.lr, c.momentum) : null;
   }
 
+  /** Whether the variable of this name gets weight decay: kernels ({@link decays}), or every one with `decayAll`. */
+  decays(variableName: string): boolean {
+    return this.config.decayAll || decays(variableName);
+  }
+
   /** Sets the learning rate of the next update (the schedule calls this every step). */
   setLearningRate(lr: number): void {
     this.lr = lr;
@@ -89,7 +97,7 @@ export class SegOptimizer {
       this.applyAdamW(grads);
       return;
     }
-    const decayed = wd > 0 ? Object.keys(grads).filter((name) => decays(name) && tf.engine().registeredVariables[name]) : [];
+    const decayed = wd > 0 ? Object.keys(grads).filter((name) => this.decays(name) && tf.engine().registeredVariables[name]) : [];
     // SGD: classic L2 decay folded into the gradient.
     const withDecay: tf.NamedTensorMap = { ...grads };
     const made: tf.Tensor[] = [];
@@ -118,7 +126,7 @@ export class SegOptimizer {
         state = tf.tidy(() => ({ m: tf.variable(tf.zerosLike(x), false), v: tf.variable(tf.zerosLike(x), false) }));
         this.moments.set(name, state);
       }
-      const attrs: AdamWAttrs = { lr: this.lr, beta1, beta2, epsilon, decay: weightDecay > 0 && decays(name) ? this.lr * weightDecay : 0, bias1, bias2 };
+      const attrs: AdamWAttrs = { lr: this.lr, beta1, beta2, epsilon, decay: weightDecay > 0 && this.decays(name) ? this.lr * weightDecay : 0, bias1, bias2 };
       const { m, v } = state;
       tf.tidy(() => {
         let nx: tf.Tensor, nm: tf.Tensor, nv: tf.Tensor;

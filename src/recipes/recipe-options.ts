@@ -30,7 +30,11 @@ export const TRAIN_OPTIONS: OptionSchema<TrainConfig> = {
   },
   lr: { type: 'number', default: 1e-3, min: 0, max: 1, ends: '(]', description: 'Peak learning rate.' },
   optimizer: { type: 'choice', options: ['adamw', 'sgd'], default: 'adamw', description: 'Optimizer.' },
-  weightDecay: { type: 'number', default: 1e-4, min: 0, max: 1, description: 'Weight decay (decoupled for AdamW).' },
+  weightDecay: { type: 'number', default: 1e-4, min: 0, max: 1, description: 'Weight decay (decoupled for AdamW), on convolution kernels.' },
+  weightDecayAll: {
+    type: 'boolean', default: false,
+    description: 'Apply --weight-decay to every parameter, biases and batch-norm γ/β too, as PyTorch\'s AdamW(model.parameters()) does.',
+  },
   loss: { type: 'choice', options: ['ce', 'jml', 'ce+jml'], default: 'ce+jml', description: 'Loss: cross-entropy, Jaccard Metric Loss, or both.' },
   ceWeight: { type: 'number', default: 0.25, min: 0, description: 'Weight of the CE term with --loss ce+jml.' },
   jmlWeight: { type: 'number', default: 0.75, min: 0, description: 'Weight of the JML term with --loss ce+jml.' },

@@ -162,7 +162,7 @@ export async function launchTraining(args: {
     const result = await train({
       runDir: config.out, model, objective: args.objective,
       makeSource: env.tapSource ? (startStep) => env.tapSource!(args.makeSource(startStep)) : args.makeSource,
-      optimizer: { kind: config.optimizer, lr: config.lr, weightDecay: config.weightDecay },
+      optimizer: { kind: config.optimizer, lr: config.lr, weightDecay: config.weightDecay, decayAll: config.weightDecayAll },
       steps, warmupSteps: config.warmupSteps, accumulate: config.accumulate,
       checkpointEvery: config.checkpointEvery, evalEvery: val ? config.evalEvery ?? Math.max(1, Math.floor(steps / 5)) : undefined,
       evaluate: val ? async (m) => scalarMetrics(await evaluateDataset(m, val, { normalize: IMAGENET_NORMALIZATION })) : undefined,

@@ -26,6 +26,8 @@ export interface TrainConfig extends AugmentationConfig {
   lr: number;
   optimizer: 'adamw' | 'sgd';
   weightDecay: number;
+  /** Weight decay on every parameter (biases, batch-norm γ/β), not only on kernels. */
+  weightDecayAll: boolean;
   loss: 'ce' | 'jml' | 'ce+jml';
   ceWeight: number;
   jmlWeight: number;

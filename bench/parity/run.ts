@@ -1,5 +1,6 @@
 // npm run bench:parity [-- --quick --seeds 0,1 --steps N --size 64|96 --rows ce,ce+jml,kd,ssl --sides plain,mirror,replay
-//                          --teacher-steps N --model mobile-unet|unet-lite|unet --jobs N --out DIR]
+//                          --teacher-steps N --model mobile-unet|unet-lite|unet --jobs N --out DIR
+//                          --softseg-flags="--upsampling half-pixel"]
 // softseg against its PyTorch twin (bench/parity/twin.py, Debian's python3-torch) on the parity data set
 // (bench/parity/data.ts): each row trains a student (mobile-unet unless --model) on both sides with equal steps and seeds and
 // prints val mIoU^D, mIoU^I, ECE^D and the train-set mIoU^D side by side, mean over seeds.
@@ -41,7 +42,14 @@ const seeds = list(args.seeds, quick ? ['0'] : ['0', '1']).map(Number);
 const rows = list(args.rows, ['ce', 'ce+jml', 'kd', 'ssl']);
 const teacherSteps = Number(args['teacher-steps'] ?? (quick ? 1200 : 2500));
 const unlabeledCount = Number(args.unlabeled ?? 1000);
-const sides = list(args.sides, ['plain', 'mirror']);
+// `--sides none`: the softseg side alone (e.g. an ablation of a softseg option through --softseg-flags)
+const sides = list(args.sides, ['plain', 'mirror']).filter((s) => s !== 'none');
+// extra flags for every softseg training run, e.g. --softseg-flags="--upsampling half-pixel" (with '=': the value starts with --)
+const softsegFlags = (args['softseg-flags'] ?? '').split(/\s+/).filter(Boolean);
+if (softsegFlags.length > 0 && sides.some((s) => s === 'replay' || s === 'perturbed')) {
+  process.stderr.write('parity: --softseg-flags applies to the CLI runs, not to the replay/perturbed sides\n');
+  process.exit(2);
+}
 const out = args.out ?? join(ROOT, '.softseg-tmp', 'parity');
 const student = args.model ?? 'mobile-unet';
 // runs of a row at once (each softseg run and each twin run uses one core)
@@ -91,7 +99,7 @@ async function softsegRow(row: string, seed: number, data: Data, teacher: Parity
   if (replaying) {
     ({ runDir, metrics } = await recordedRun(row, seed, data, teacher));
   } else {
-    const t = await run(process.execPath, [bin, ...softsegCommand(row, teacher, data), '--data', data.train, '--val', data.val, '--model', student, '--steps', String(steps), '--seed', String(seed), '--out', runDir, '--eval-every', String(steps), '--backend', 'wasm', '--json']);
+    const t = await run(process.execPath, [bin, ...softsegCommand(row, teacher, data), '--data', data.train, '--val', data.val, '--model', student, '--steps', String(steps), '--seed', String(seed), '--out', runDir, '--eval-every', String(steps), '--backend', 'wasm', '--json', ...softsegFlags]);
     if (t.code !== 0) throw new Error(`softseg ${row} failed: ${t.stderr.trim().split('\n').pop()}`);
     metrics = JSON.parse(t.stdout).finalMetrics as Record<string, number>;
   }

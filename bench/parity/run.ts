@@ -46,10 +46,6 @@ const unlabeledCount = Number(args.unlabeled ?? 1000);
 const sides = list(args.sides, ['plain', 'mirror']).filter((s) => s !== 'none');
 // extra flags for every softseg training run, e.g. --softseg-flags="--upsampling half-pixel" (with '=': the value starts with --)
 const softsegFlags = (args['softseg-flags'] ?? '').split(/\s+/).filter(Boolean);
-if (softsegFlags.length > 0 && sides.some((s) => s === 'replay' || s === 'perturbed')) {
-  process.stderr.write('parity: --softseg-flags applies to the CLI runs, not to the replay/perturbed sides\n');
-  process.exit(2);
-}
 const out = args.out ?? join(ROOT, '.softseg-tmp', 'parity');
 const student = args.model ?? 'mobile-unet';
 // runs of a row at once (each softseg run and each twin run uses one core)
@@ -78,6 +74,10 @@ function softsegCommand(row: string, t: ParityTeacher | null, data: Data): strin
 /** The sides that train on the softseg run's recording (they run after it, in its chain). */
 const replayed: string[] = sides.filter((s) => s === 'replay' || s === 'perturbed');
 const replaying = replayed.length > 0;
+if (softsegFlags.length > 0 && replaying) {
+  process.stderr.write('parity: --softseg-flags applies to the CLI runs, not to the replay/perturbed sides\n');
+  process.exit(2);
+}
 const recording = (row: string, seed: number) => join(out, 'replay', `${student}-${row}-${size}-${steps}-s${seed}`);
 
 /** The softseg side through replay.ts (for the replay side): the same recipe call as the CLI, recording its batches. */

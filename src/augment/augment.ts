@@ -2,7 +2,7 @@
 // and blur on the image only; normalisation last) and the deterministic eval transform (resize, pad to a size
 // multiple). Every random choice comes from the Random the caller passes.
 import type { Random } from '../random.js';
-import { warpSample, type WarpSpec } from './geometric.js';
+import { warpSample, type MaskSampling, type WarpSpec } from './geometric.js';
 import { IMAGENET_NORMALIZATION, type Normalization } from './normalize.js';
 import { applyPhotometric, type PhotometricOptions } from './photometric.js';
 import type { AugmentedSample, Sample, ValidRect } from './types.js';
@@ -14,6 +14,8 @@ export interface AugmentOptions extends PhotometricOptions {
   scale?: [number, number] | false;
   /** Probability of a horizontal flip (default 0.5). */
   flip?: number;
+  /** How the mask and keep mask are resampled when scaled (default centre; see MaskSampling). */
+  maskSampling?: MaskSampling;
   /** Where the crop window goes: random (default) or centred (with no scale and no flip: deterministic). */
   cropPosition?: 'random' | 'center';
   /** Applied last; false keeps the 0..1 scale. Default ImageNet. */
@@ -95,7 +97,9 @@ export function drawGeometry(width: number, height: number, rng: Random, opts: A
   const offsetX = sw > ow ? (center ? Math.floor((sw - ow) / 2) : rng.int(sw - ow + 1)) : 0;
   const flipP = opts.flip ?? 0.5;
   const flip = flipP > 0 && rng.next() < flipP;
-  return { outHeight: oh, outWidth: ow, scaledHeight: sh, scaledWidth: sw, offsetY, offsetX, flip, ignoreIndex: opts.ignoreIndex ?? 255 };
+  const spec: WarpSpec = { outHeight: oh, outWidth: ow, scaledHeight: sh, scaledWidth: sw, offsetY, offsetX, flip, ignoreIndex: opts.ignoreIndex ?? 255 };
+  if (opts.maskSampling === 'floor') spec.maskSampling = 'floor';
+  return spec;
 }
 
 /**

@@ -1,7 +1,16 @@
 // Joint geometric resampling: one separable map (scale → crop/pad → horizontal flip) applied to the image and
 // soft maps (bilinear, half-pixel centres) and to the mask and keep mask (nearest) with the same coordinates,
-// so every output pixel of every map comes from the same place of the source.
+// so every output pixel of every map comes from the same place of the source. (The mask's nearest sampling can
+// instead be PyTorch's F.interpolate(mode='nearest'), floor(q · in/out), which is not centred: see MaskSampling.)
 import type { Sample, ValidRect } from './types.js';
+
+/**
+ * How the mask and keep mask are resampled when scaled: `centre` reads the source pixel under each output pixel's
+ * centre, floor((q + ½)·in/out), aligned with the bilinear image (the default); `floor` reads floor(q·in/out) as
+ * PyTorch's F.interpolate(mode='nearest') does, which moves the mask up to half a source pixel up and left of its
+ * image (for parity with PyTorch code that resizes masks that way).
+ */
+export type MaskSampling = 'centre' | 'floor';
 
 interface AxisMap {
   i0: Int32Array;
@@ -17,7 +26,7 @@ interface AxisMap {
  * For each output index o along one axis: its position q in the scaled image (offset + o, mirrored when
  * flipped), whether it lies inside the scaled image, and its bilinear/nearest source indices.
  */
-function axisMap(outLen: number, srcLen: number, scaledLen: number, offset: number, flip: boolean): AxisMap {
+function axisMap(outLen: number, srcLen: number, scaledLen: number, offset: number, flip: boolean, floorMask = false): AxisMap {
   const i0 = new Int32Array(outLen), i1 = new Int32Array(outLen), near = new Int32Array(outLen);
   const frac = new Float32Array(outLen), valid = new Uint8Array(outLen);
   const ratio = srcLen / scaledLen;
@@ -35,7 +44,7 @@ function axisMap(outLen: number, srcLen: number, scaledLen: number, offset: numb
     i0[o] = a;
     i1[o] = Math.min(a + 1, srcLen - 1);
     frac[o] = s - a;
-    near[o] = Math.min(Math.floor((q + 0.5) * ratio), srcLen - 1);
+    near[o] = Math.min(Math.floor((floorMask ? q : q + 0.5) * ratio), srcLen - 1);
   }
   return { i0, i1, frac, near, valid, lo, hi: Math.max(hi, lo) };
 }
@@ -51,6 +60,8 @@ export interface WarpSpec {
   offsetX: number;
   flip: boolean;
   ignoreIndex: number;
+  /** Mask and keep resampling (default centre). */
+  maskSampling?: MaskSampling;
 }
 
 export interface WarpResult {
@@ -66,8 +77,9 @@ export interface WarpResult {
 export function warpSample(sample: Sample, spec: WarpSpec): WarpResult {
   const { width: W, height: H } = sample;
   const { outHeight: oh, outWidth: ow } = spec;
-  const ym = axisMap(oh, H, spec.scaledHeight, spec.offsetY, false);
-  const xm = axisMap(ow, W, spec.scaledWidth, spec.offsetX, spec.flip);
+  const floorMask = spec.maskSampling === 'floor';
+  const ym = axisMap(oh, H, spec.scaledHeight, spec.offsetY, false, floorMask);
+  const xm = axisMap(ow, W, spec.scaledWidth, spec.offsetX, spec.flip, floorMask);
   const unit = sample.image instanceof Uint8Array ? 1 / 255 : 1;
   const src = sample.image;
   const image = new Float32Array(oh * ow * 3);

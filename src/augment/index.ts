@@ -2,6 +2,6 @@
 export * from './types.js';
 export * from './normalize.js';
 export { applyPhotometric, gaussianBlur, type PhotometricOptions } from './photometric.js';
-export { warpSample, warpSoft, type WarpSpec, type WarpResult } from './geometric.js';
+export { warpSample, warpSoft, type MaskSampling, type WarpSpec, type WarpResult } from './geometric.js';
 export * from './augment.js';
 export * from './cutmix.js';

@@ -5,6 +5,7 @@
  * larger than the image is padding, not augmentation). The effective values are recorded in the run's config.
  */
 import { AUGMENT_PRESETS, type AugmentOptions, type AugmentPreset } from '../augment/augment.js';
+import type { MaskSampling } from '../augment/geometric.js';
 import { usageError } from '../errors.js';
 
 /** The default training crop; smaller images train at their own size (rounded down to the model's size multiple). */
@@ -22,6 +23,8 @@ export interface AugmentationConfig {
   grayscale?: number;
   /** Probability of a Gaussian blur (σ 0.1–2 px). */
   blur?: number;
+  /** Mask resampling when scaling: centre (default) or floor (PyTorch's F.interpolate(mode='nearest')). */
+  maskSampling?: MaskSampling;
 }
 
 const AUGMENTATION_KEYS = ['scale', 'flip', 'brightness', 'contrast', 'saturation', 'grayscale', 'blur'] as const;
@@ -50,6 +53,8 @@ export function resolveAugmentation(c: AugmentationConfig): Augmentation {
   if (presetName === 'none' && !overridden) return false;
   return {
     scale: scale !== undefined ? scale : p.scale ? [p.scale[0], p.scale[1]] : false,
+    // recorded only when not the default, so the augmentation of runs from before the option still compares equal on --resume
+    ...(c.maskSampling === 'floor' ? { maskSampling: 'floor' as const } : {}),
     flip: c.flip ?? p.flip ?? 0,
     brightness: c.brightness ?? p.brightness ?? 0,
     contrast: c.contrast ?? p.contrast ?? 0,

@@ -65,6 +65,10 @@ export const TRAIN_OPTIONS: OptionSchema<TrainConfig> = {
   },
   scale: { type: 'text', helpGroup: AUG, description: 'Random scale range before the crop, LO,HI (e.g. 0.75,1.25), or none.' },
   flip: probability('Probability of a horizontal flip.'),
+  maskSampling: {
+    type: 'choice', options: ['centre', 'floor'], helpGroup: AUG, defaultHelp: 'centre',
+    description: 'How masks are resampled when scaled: centre (the pixel under each output pixel\'s centre, aligned with the bilinear image) or floor (PyTorch\'s F.interpolate(mode=\'nearest\'), up to half a pixel up-left of the image; for parity with PyTorch code).',
+  },
   brightness: probability('Brightness jitter: factor in [1 − b, 1 + b].'),
   contrast: probability('Contrast jitter: factor in [1 − c, 1 + c].'),
   saturation: probability('Saturation jitter: factor in [1 − s, 1 + s].'),

@@ -13,6 +13,7 @@ import {
   normalizeImage,
   type AugmentOptions,
   type Sample,
+  warpSample,
 } from '../../src/augment/index.js';
 import { Random } from '../../src/random.js';
 
@@ -82,6 +83,36 @@ describe('augmentSample geometry', () => {
       }
     }
     assert.ok(padded > 0 && flipped > 10 && flipped < 110 && pixels > 0, `padded ${padded}, flipped ${flipped}`);
+  });
+
+  it('--mask-sampling floor reads floor(q·in/out) as PyTorch\'s nearest does; centre reads floor((q + ½)·in/out)', () => {
+    // one row 0..n-1 scaled to m pixels (no crop offset, no flip): PyTorch's F.interpolate(mode='nearest') and
+    // mode='nearest-exact' on [0, 1, 2, 3, 4] → 3 give [0, 1, 3] and [0, 2, 4]; on [0, 1, 2] → 5, [0, 0, 1, 1, 2] and [0, 0, 1, 2, 2]
+    const row = (n: number, m: number, maskSampling?: 'centre' | 'floor') => {
+      const sample: Sample = { image: new Float32Array(n * 3), mask: Uint8Array.from({ length: n }, (_, i) => i), width: n, height: 1 };
+      const spec = { outHeight: 1, outWidth: m, scaledHeight: 1, scaledWidth: m, offsetY: 0, offsetX: 0, flip: false, ignoreIndex: 255 };
+      return [...warpSample(sample, maskSampling ? { ...spec, maskSampling } : spec).mask!];
+    };
+    assert.deepEqual(row(5, 3, 'floor'), [0, 1, 3]);
+    assert.deepEqual(row(5, 3), [0, 2, 4]);
+    assert.deepEqual(row(5, 3, 'centre'), [0, 2, 4]);
+    assert.deepEqual(row(3, 5, 'floor'), [0, 0, 1, 1, 2]);
+    assert.deepEqual(row(3, 5), [0, 0, 1, 2, 2]);
+    // through augmentSample: the option reaches the warp; the image is the same, the mask never right of / below centre's
+    let differ = 0;
+    for (const axis of ['x', 'y'] as const) {
+      for (let seed = 0; seed < 10; seed++) {
+        const centre = augmentSample(pattern(axis), new Random(seed), geometric(32, { flip: 0 }));
+        const floor = augmentSample(pattern(axis), new Random(seed), geometric(32, { flip: 0, maskSampling: 'floor' }));
+        assert.deepEqual(floor.image, centre.image);
+        for (let i = 0; i < 32 * 32; i++) {
+          if (centre.mask![i] === 255) continue;
+          assert.ok(floor.mask![i]! <= centre.mask![i]! && floor.mask![i]! >= centre.mask![i]! - 1, `seed ${seed} pixel ${i}`);
+          if (floor.mask![i] !== centre.mask![i]) differ++;
+        }
+      }
+    }
+    assert.ok(differ > 0);
   });
 
   it('is exact without scaling: each output pixel is a source pixel', () => {

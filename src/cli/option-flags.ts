@@ -19,7 +19,8 @@ export function optionFlag(spec: OptionSpec): AnyFlag {
   };
   switch (spec.type) {
     case 'boolean':
-      return Flags.boolean({ ...common, exclusive: spec.exclusive });
+      // on by default: --no-<flag> turns it off
+      return Flags.boolean({ ...common, exclusive: spec.exclusive, ...(spec.default === true ? { allowNo: true } : {}) });
     case 'choice':
       return Flags.string({ ...common, options: [...spec.options] });
     case 'list':

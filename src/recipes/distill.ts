@@ -9,7 +9,7 @@ import { kdObjective, type KdObjectiveOptions } from '../losses/objectives.js';
 import type { BatchSource, HostBatch } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import { checkTrainCombinations, lossWeights, type TrainConfig } from './supervised.js';
-import { concatBatches, launchTraining, loaderSource, openCachedTeacher, openRecipeData, openUnlabeledPool, skipDuringRun, type RecipeEnv } from './run.js';
+import { concatBatches, launchTraining, loaderSource, openCachedTeacher, openRecipeData, openUnlabeledPool, resolveStudentUpsampling, skipDuringRun, type RecipeEnv } from './run.js';
 import { checkOptions, defaultsOf } from './options.js';
 import { DISTILL_OPTIONS } from './recipe-options.js';
 
@@ -80,6 +80,7 @@ export function checkDistillConfig(config: DistillConfig): void {
 
 export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onMiss?: (path: string) => void }): Promise<{ config: DistillConfig; result: Awaited<ReturnType<typeof launchTraining>>['result']; teacher: Record<string, unknown>; misses: number }> {
   checkDistillConfig(config);
+  await resolveStudentUpsampling(config);
   const { ds, val } = await openRecipeData(config, env);
   // Unlabeled folders merged into one item list, validated like the labeled set.
   const pool = await openUnlabeledPool(config.unlabeled, config, ds, env);

@@ -84,6 +84,13 @@ export const FREE_ON_RESUME: ReadonlySet<string> = new Set([
   'skipBad', 'cacheImages', 'evalEvery', 'checkpointEvery', 'noTeacher',
 ]);
 
+/**
+ * Options added after runs were recorded, with the value those runs trained with (the behaviour before the option):
+ * a resumed run that lacks the key continues with it, not with a default that has changed since (distill and ssl
+ * default to half-pixel upsampling, decay on every parameter and floor mask sampling).
+ */
+const BEFORE_THE_OPTION: Readonly<Record<string, unknown>> = { upsampling: 'aligned', weightDecayAll: false, maskSampling: 'centre' };
+
 /** What config.json holds beside the schema's keys: resolved from the options and the data when the run started. */
 const RESOLVED_KEYS: readonly string[] = ['steps', 'augmentation'];
 
@@ -103,7 +110,9 @@ export async function recordedRunOptions(out: string, schema: OptionSchema<objec
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SoftsegError('the run\'s options are not a JSON object', { file: path });
   const renamed = deprecatedKeys(schema);
   const named = Object.entries(raw).map(([name, v]) => [name in schema ? name : renamed.get(name) ?? name, v] as const);
-  return runOptions(Object.fromEntries(named.filter(([key]) => key !== 'resume' && key !== 'overwrite')), schema);
+  // A run recorded before an option existed trained as the option's first value says, whatever today's default.
+  const before = Object.entries(BEFORE_THE_OPTION).filter(([key]) => key in schema && !(key in raw));
+  return runOptions(Object.fromEntries([...before, ...named].filter(([key]) => key !== 'resume' && key !== 'overwrite')), schema);
 }
 
 /** A run's options as config.json records them: the schema's keys and the resolved ones, without unset ones. */

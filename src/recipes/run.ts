@@ -17,8 +17,8 @@ import { checkedDataset, problemLines, type SkippedFiles } from '../data/validat
 import { writeFileAtomic } from '../data/fs-util.js';
 import { SoftsegError, usageError } from '../errors.js';
 import { evaluateDataset, scalarMetrics } from '../inference/evaluate.js';
-import type { SoftsegJson } from '../inference/softseg-json.js';
-import { openTrainedModel } from '../inference/model-dir.js';
+import { readSoftsegJson, type SoftsegJson } from '../inference/softseg-json.js';
+import { modelDirectory, openTrainedModel } from '../inference/model-dir.js';
 import { train, type BatchSource, type HostBatch, type TrainingEvent, type TrainingOptions, type TrainingResult } from '../engine/trainer.js';
 import type { Objective } from '../engine/step.js';
 import type { BackendInfo } from '../backends/select.js';
@@ -177,6 +177,23 @@ export async function launchTraining(args: {
 
 /** Layers that map features to classes: with another class count they start fresh on --init. */
 const CLASSIFIERS = new Set(['logits', 'aux_logits']);
+
+/**
+ * distill and ssl leave the student's upsampling to the run when it is not given: --init's model's (its weights
+ * were trained with it, and loadInit refuses another), else half-pixel, plain PyTorch's (see DISTILL_OPTIONS).
+ */
+export async function resolveStudentUpsampling(config: TrainConfig): Promise<void> {
+  if (config.upsampling !== undefined) return;
+  let fromInit: string | undefined;
+  if (config.init) {
+    try {
+      fromInit = (await readSoftsegJson(modelDirectory(resolve(config.init))))?.modelOptions?.upsampling ?? 'aligned';
+    } catch {
+      fromInit = undefined; // an unreadable --init is named by loadInit, before any work
+    }
+  }
+  config.upsampling = fromInit === 'aligned' || fromInit === 'half-pixel' ? fromInit : 'half-pixel';
+}
 
 /**
  * Starts `student` from a trained model (--init: a run folder, its model/ or best/, or a model folder): every layer

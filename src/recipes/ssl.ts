@@ -31,7 +31,7 @@ import { checkOptions, defaultsOf } from './options.js';
 import { SSL_OPTIONS } from './recipe-options.js';
 import { resolveAugmentation, resolveBlur, type AugmentationConfig } from './augmentation.js';
 import { checkTrainCombinations, lossWeights, supervisedObjective, type TrainConfig } from './supervised.js';
-import { concatBatches, launchTraining, loaderSource, openCachedTeacher, openRecipeData, openUnlabeledPool, skipDuringRun, type TeacherWithLabels, type RecipeEnv } from './run.js';
+import { concatBatches, launchTraining, loaderSource, openCachedTeacher, openRecipeData, openUnlabeledPool, resolveStudentUpsampling, skipDuringRun, type TeacherWithLabels, type RecipeEnv } from './run.js';
 
 /** The fixed teacher's preprocessing keys are {@link TeacherPreprocessingConfig}'s. */
 export interface SslConfig extends TrainConfig, TeacherPreprocessingConfig {
@@ -254,6 +254,7 @@ export interface SslRun {
 /** Everything `softseg ssl` does, as a library call. */
 export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (path: string) => void }): Promise<SslRun> {
   checkSslConfig(config);
+  await resolveStudentUpsampling(config);
   const { ds, val } = await openRecipeData(config, env);
   const ignoreIndex = ds.ignoreIndex;
   const C = ds.numClasses;

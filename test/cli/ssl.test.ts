@@ -59,14 +59,23 @@ test('ssl with a fixed teacher labels the unlabeled images into the cache and re
   assert.equal(meta.teacher.cache, join(root, 'cache'));
   assert.equal(meta.ssl.pseudo, 'soft');
   assert.equal(meta.ssl.cutmix, 0.5);
+  // The student's defaults are plain PyTorch's: half-pixel upsampling, AdamW decay 1e-2 on every parameter, floor
+  // mask resampling (bench/README.md, *plain's choices as the teacher recipes' defaults*).
+  assert.equal(meta.modelOptions.upsampling, 'half-pixel');
+  const config = JSON.parse(await readFile(join(root, 'fixed', 'config.json'), 'utf8'));
+  assert.deepEqual([config.upsampling, config.weightDecay, config.weightDecayAll, config.maskSampling, config.augmentation.maskSampling], ['half-pixel', 0.01, true, 'floor', 'floor']);
   const train = (await readFile(join(root, 'fixed', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l)).find((m) => m.type === 'train');
   for (const k of ['ce_main', 'jml_main', 'u_kl', 'u_jml', 'u_weight', 'u_dominant_share']) assert.ok(Number.isFinite(train[k]), k);
 });
 
 test('ssl with a mean teacher from --init (hard pseudo-labels) writes the run and the teacher', async () => {
-  const r = await softseg('ssl', ...common(), '--ema', '0.99', '--init', join(root, 'sup'), '--pseudo', 'hard', '--cutmix', '1', '--out', join(root, 'ema'), '--steps', '2');
+  const r = await softseg('ssl', ...common(), '--ema', '0.99', '--init', join(root, 'sup'), '--pseudo', 'hard', '--cutmix', '1', '--out', join(root, 'ema'), '--steps', '2', '--no-weight-decay-all');
   assert.equal(r.code, 0, r.stderr);
   const meta = JSON.parse(await readFile(join(root, 'ema', 'model', 'softseg.json'), 'utf8'));
+  // Without --upsampling the student takes --init's model's (aligned: a model saved before the option), whose
+  // weights it continues; --no-weight-decay-all turns the default off.
+  assert.equal(meta.modelOptions.upsampling, 'aligned');
+  assert.equal(JSON.parse(await readFile(join(root, 'ema', 'config.json'), 'utf8')).weightDecayAll, false);
   assert.equal(meta.teacher.kind, 'ema');
   assert.equal(meta.teacher.momentum, 0.99);
   assert.equal(meta.teacher.init, join(root, 'sup', 'model'));

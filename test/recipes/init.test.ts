@@ -107,3 +107,21 @@ test('train --init starts from the model (a tiny learning rate keeps its weights
   trained.model.dispose();
   assert.equal(JSON.parse(await readFile(join(root, 'run', 'config.json'), 'utf8')).init, from.dir);
 });
+
+test('distill/ssl: the student\'s upsampling is the one given, else --init\'s model\'s, else half-pixel', async () => {
+  const { writeSoftsegJson } = await import('../../src/inference/softseg-json.js');
+  const { resolveStudentUpsampling } = await import('../../src/recipes/run.js');
+  const resolved = async (c: { init?: string; upsampling?: 'aligned' | 'half-pixel' }) => {
+    const config = { ...TRAIN_DEFAULTS, upsampling: undefined, ...c } as unknown as typeof TRAIN_DEFAULTS;
+    await resolveStudentUpsampling(config);
+    return config.upsampling;
+  };
+  const old = await saved({ numClasses: 3 }); // no softseg.json: a model from before the option, aligned
+  const half = await saved({ numClasses: 3 });
+  await writeSoftsegJson(join(half.dir, 'model'), { architecture: 'mobile-unet', modelOptions: { numClasses: 3, width: 0.25, upsampling: 'half-pixel' } });
+  assert.equal(await resolved({}), 'half-pixel');
+  assert.equal(await resolved({ init: old.dir }), 'aligned');
+  assert.equal(await resolved({ init: half.dir }), 'half-pixel');
+  assert.equal(await resolved({ init: old.dir, upsampling: 'half-pixel' }), 'half-pixel', 'a given value wins (loadInit then names the mismatch)');
+  assert.equal(await resolved({ init: join(old.dir, 'missing') }), 'half-pixel', 'an unreadable --init is left to loadInit to name');
+});

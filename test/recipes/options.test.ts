@@ -17,6 +17,11 @@ test('defaults come from the schema, once', () => {
   assert.deepEqual(defaultsOf(SSL_OPTIONS).unlabeled, []);
   assert.equal(defaultsOf(SSL_OPTIONS).confidenceThreshold, undefined);
   assert.ok(!('steps' in TRAIN_DEFAULTS), 'a key without a default is left out (undefined: decided later)');
+  // train keeps softseg's choices; distill and ssl default to plain PyTorch's (measured better there, bench/README.md);
+  // their upsampling is decided by the run (--init's model's, else half-pixel).
+  const pick = (c: object) => { const { weightDecay, weightDecayAll, upsampling, maskSampling } = c as Record<string, unknown>; return { weightDecay, weightDecayAll, upsampling, maskSampling }; };
+  assert.deepEqual(pick(TRAIN_DEFAULTS), { weightDecay: 1e-4, weightDecayAll: false, upsampling: 'aligned', maskSampling: 'centre' });
+  for (const defaults of [defaultsOf(DISTILL_OPTIONS), defaultsOf(SSL_OPTIONS)]) assert.deepEqual(pick(defaults), { weightDecay: 1e-2, weightDecayAll: true, upsampling: undefined, maskSampling: 'floor' });
 });
 
 test('checkValue: numbers from strings, ranges with open and closed ends, choices, lists', () => {

@@ -88,7 +88,12 @@ test('a run\'s recorded options: schema keys (deprecated names renamed) and the 
   await writeFile(join(dir, 'config.json'), JSON.stringify({
     model: 'mobile-unet', threshold: 0.05, steps: 20, augmentation, data: 'd', resume: true, overwrite: true, numClasses: 5, notAnOption: 1, warmupSteps: null,
   }));
-  assert.deepEqual(await recordedRunOptions(dir, DISTILL_OPTIONS), { model: 'mobile-unet', classThreshold: 0.05, steps: 20, augmentation, data: 'd', numClasses: 5 });
+  // A run recorded before --upsampling, --weight-decay-all and --mask-sampling trained as their first value says
+  // (aligned, kernels only, centre), not as distill's defaults now say (half-pixel, every parameter, floor).
+  const before = { upsampling: 'aligned', weightDecayAll: false, maskSampling: 'centre' };
+  assert.deepEqual(await recordedRunOptions(dir, DISTILL_OPTIONS), { model: 'mobile-unet', classThreshold: 0.05, steps: 20, augmentation, data: 'd', numClasses: 5, ...before });
+  await writeFile(join(dir, 'config.json'), JSON.stringify({ model: 'mobile-unet', upsampling: 'half-pixel', weightDecayAll: true, maskSampling: 'floor' }));
+  assert.deepEqual(await recordedRunOptions(dir, DISTILL_OPTIONS), { model: 'mobile-unet', upsampling: 'half-pixel', weightDecayAll: true, maskSampling: 'floor' });
   await writeFile(join(dir, 'config.json'), '{"model": ');
   await assert.rejects(recordedRunOptions(dir, DISTILL_OPTIONS), (e: unknown) => e instanceof SoftsegError && /config\.json: cannot read the run's options/.test(e.oneLine()));
 });

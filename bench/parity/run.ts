@@ -14,7 +14,8 @@
 //             pad, random crop, horizontal flip;
 //   mirror    every choice softseg makes, in PyTorch (finds implementation differences): symmetric padding,
 //             legacy bilinear upsampling, torch's initialisers, AdamW decay 1e-4 on kernels only, the same
-//             augmentation and schedule.
+//             augmentation and schedule (kd and ssl: softseg's distill/ssl defaults, plain's upsampling, decay and
+//             mask resampling; the earlier mirror of those rows is `twin.py train --side mirror --weight-decay 1e-4`).
 //   replay    the mirror model and step trained from softseg's own initial weights on exactly the batches softseg
 //             trained on (recorded by replay.ts, which then runs the softseg side: the same library call as the CLI,
 //             with identical results): a paired comparison of the training step alone, data and sampling shared.
@@ -122,9 +123,10 @@ async function twinRow(side: string, row: string, seed: number, data: Data, teac
   if (row === 'kd' || row === 'ssl') a.push('--recipe', row === 'kd' ? 'distill' : 'ssl', '--teacher-probs', teacher!.probs, '--unlabeled', data.unlabeled);
   else a.push('--loss', row);
   // both sides augment as softseg's default does (scale 0.75–1.25, flip); plain: AdamW() defaults (decay 1e-2 on
-  // every parameter); mirror: softseg's optimizer defaults (1e-4 on convolution kernels only)
+  // every parameter); mirror: softseg's defaults for the row — train's own (1e-4 on convolution kernels only, aligned
+  // upsampling, centre mask sampling), distill's and ssl's plain PyTorch's (so there the mirror is the plain side)
   a.push('--scale', '0.75,1.25', '--flip');
-  if (side === 'mirror') a.push('--weight-decay', '1e-4');
+  if (side === 'mirror') a.push(...(row === 'kd' || row === 'ssl' ? ['--up', 'half', '--decay', 'all', '--mask-resize', 'nearest'] : ['--weight-decay', '1e-4']));
   const r = await run(py, a);
   const scores = parseMarked<Scores>(r.stdout, '@@TWIN ');
   if (r.code !== 0 || !scores) throw new Error(`twin ${side} ${row} failed: ${r.stderr.trim().split('\n').pop()}`);

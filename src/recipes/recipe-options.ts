@@ -115,8 +115,8 @@ const STUDENT_TEACHER_OPTIONS = {
   teacherClasses: { type: 'choice', options: ['present', 'all'], default: 'present', description: 'Classes of the JML teacher term: those the teacher gives > --class-threshold somewhere in the batch, or all.' },
   classThreshold: { type: 'number', default: 0.01, min: 0, max: 1, ends: '[)', description: 'Active-class threshold on teacher probabilities (the JML teacher term).' },
   // The student's defaults are plain PyTorch's choices (AdamW's decay 1e-2 on every parameter, F.interpolate's
-  // half-pixel upsampling and its floor mask resampling): over ssl's twelve and kd's six seeds on the parity set
-  // they scored +0.4 and +1.0 mIoU over softseg's own, and +1.4 / +3.7 in the PyTorch twin (bench/README.md).
+  // half-pixel upsampling and its floor mask resampling): on the parity set they scored +0.4 (ssl, twelve seeds) and
+  // +1.0 (kd, nine) mIoU over softseg's own, and +1.4 / +3.7 in the PyTorch twin (bench/README.md).
   weightDecay: { type: 'number', default: 1e-2, min: 0, max: 1, description: 'Weight decay (decoupled for AdamW), on every parameter unless --no-weight-decay-all.' },
   weightDecayAll: {
     type: 'boolean', default: true,

@@ -185,12 +185,11 @@ const CLASSIFIERS = new Set(['logits', 'aux_logits']);
 export async function resolveStudentUpsampling(config: TrainConfig): Promise<void> {
   if (config.upsampling !== undefined) return;
   let fromInit: string | undefined;
-  if (config.init) {
-    try {
-      fromInit = (await readSoftsegJson(modelDirectory(resolve(config.init))))?.modelOptions?.upsampling ?? 'aligned';
-    } catch {
-      fromInit = undefined; // an unreadable --init is named by loadInit, before any work
-    }
+  try {
+    // a model saved before the option is aligned
+    if (config.init) fromInit = (await readSoftsegJson(modelDirectory(resolve(config.init))))?.modelOptions?.upsampling ?? 'aligned';
+  } catch {
+    // an unreadable --init is named by loadInit, before any work
   }
   config.upsampling = fromInit === 'aligned' || fromInit === 'half-pixel' ? fromInit : 'half-pixel';
 }

@@ -44,9 +44,12 @@ function variableNames(model: SegModel): string[] {
 
 /**
  * Writes a checkpoint and publishes it. `extra` writes a plug-in's own state (e.g. a mean teacher) into the
- * checkpoint's folder before it is published, so it is complete or absent with the rest.
+ * checkpoint's folder before it is published, so it is complete or absent with the rest. `beforePublish` runs
+ * once the checkpoint is complete and before latest.json names it (e.g. to write the run's config.json), so a
+ * run killed at any moment never has a published checkpoint without what it needs to resume.
  */
-export async function saveCheckpoint(runDir: string, model: SegModel, optimizer: SegOptimizer, state: LoopState, extra?: (dir: string) => Promise<void>): Promise<string> {
+export async function saveCheckpoint(runDir: string, model: SegModel, optimizer: SegOptimizer, state: LoopState,
+  extra?: (dir: string) => Promise<void>, beforePublish?: (dir: string) => Promise<void>): Promise<string> {
   const root = join(runDir, CHECKPOINTS_DIR);
   const name = `step-${String(state.step).padStart(7, '0')}`;
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
@@ -69,6 +72,7 @@ export async function saveCheckpoint(runDir: string, model: SegModel, optimizer:
   const final = join(root, name);
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
+  await beforePublish?.(final);
   await writeFileAtomic(join(root, LATEST), JSON.stringify({ checkpoint: name, step: state.step }));
   // Older checkpoints beyond the last KEEP go.
   const all = (await readdir(root)).filter((d) => /^step-\d+$/.test(d)).sort();

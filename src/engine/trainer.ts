@@ -98,8 +98,11 @@ export interface TrainingOptions {
   signal?: AbortSignal;
   /** The recipe's plug-ins, called in order. */
   hooks?: TrainingHook[];
-  /** Called after each checkpoint is published (e.g. to record the configuration that produced it). */
-  afterCheckpoint?: (step: number, path: string) => Promise<void>;
+  /**
+   * Called when a checkpoint is complete, before it is published as the latest (e.g. to record the configuration
+   * that produced it: a run killed right after its first checkpoint still resumes with --resume alone).
+   */
+  beforePublish?: (step: number, path: string) => Promise<void>;
 }
 
 export interface TrainingResult {
@@ -254,8 +257,8 @@ export async function train(o: TrainingOptions): Promise<TrainingResult> {
       const stop = (o.signal?.aborted ?? false) || hooks.some((h) => (h.stopReason?.() ?? null) !== null);
       if (state.step % checkpointEvery === 0 || stop || state.step === o.steps) {
         const saveHooks = hooks.some((h) => h.save) ? async (dir: string) => { for (const h of hooks) await h.save?.(dir, state.step); } : undefined;
-        const path = await saveCheckpoint(o.runDir, o.model, optimizer, state, saveHooks);
-        await o.afterCheckpoint?.(state.step, path);
+        const beforePublish = o.beforePublish ? (dir: string) => o.beforePublish!(state.step, dir) : undefined;
+        const path = await saveCheckpoint(o.runDir, o.model, optimizer, state, saveHooks, beforePublish);
         o.onEvent?.({ type: 'checkpoint', step: state.step, path });
       }
       if (stop && state.step < o.steps) {

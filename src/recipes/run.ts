@@ -134,10 +134,11 @@ export async function launchTraining(args: {
     await args.prepareModel?.(model, init);
     await clearRunDir(plan);
     await mkdir(config.out, { recursive: true });
-    // config.json describes the checkpoints beside it: written with this run's first checkpoint, so a run that
-    // fails before one (bad options on --resume, a NaN at step 1) leaves the previous config.json as it was.
+    // config.json describes the checkpoints beside it: written with this run's first checkpoint, before that is
+    // published (a run killed between the two would have a checkpoint --resume cannot read the options of), so a
+    // run that fails before one (bad options on --resume, a NaN at step 1) leaves the previous config.json as it was.
     let configWritten = false;
-    const afterCheckpoint = async () => {
+    const beforePublish = async () => {
       if (configWritten) return;
       await writeFileAtomic(join(config.out, 'config.json'), JSON.stringify(effective, null, 2));
       configWritten = true;
@@ -167,7 +168,7 @@ export async function launchTraining(args: {
       checkpointEvery: config.checkpointEvery, evalEvery: val ? config.evalEvery ?? Math.max(1, Math.floor(steps / 5)) : undefined,
       evaluate: val ? async (m) => scalarMetrics(await evaluateDataset(m, val, { normalize: IMAGENET_NORMALIZATION })) : undefined,
       resume: config.resume, metadata, onEvent: env.onEvent, signal: env.signal,
-      hooks: args.hooks, afterCheckpoint,
+      hooks: args.hooks, beforePublish,
     });
     return { config: effective, result };
   } finally {

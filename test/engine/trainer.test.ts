@@ -94,6 +94,23 @@ test('a resume after a kill logs each step once: records written after the check
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6]);
 });
 
+test('beforePublish runs on a complete checkpoint before latest.json names it (a kill between them leaves the previous one published)', async () => {
+  await useBackend('wasm');
+  const runDir = await mkdtemp(join(tmpdir(), 'softseg-train-'));
+  const seen: string[] = [];
+  const model = newModel();
+  await train({
+    objective, makeSource: source, steps: 4, logEvery: 1, checkpointEvery: 2, metadata: {}, optimizer: { lr: 0.01 }, runDir, model,
+    beforePublish: async (step, dir) => {
+      const published = existsSync(join(runDir, 'checkpoints', 'latest.json'))
+        ? JSON.parse(await readFile(join(runDir, 'checkpoints', 'latest.json'), 'utf8')).step : null;
+      seen.push(`${step}: ${(await readdir(dir)).includes('state.json') ? 'complete' : 'partial'}, latest ${published}`);
+    },
+  });
+  model.dispose();
+  assert.deepEqual(seen, ['2: complete, latest null', '4: complete, latest 2']);
+});
+
 test('evaluation picks the best model; a NaN loss stops the run with a clear error and keeps the last checkpoint', async () => {
   await useBackend('wasm');
   const runDir = await mkdtemp(join(tmpdir(), 'softseg-train-'));

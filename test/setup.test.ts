@@ -29,6 +29,19 @@ test('npm commands in the checkout print no warning about the project\'s npm con
   assert.equal(existsSync(join(repoRoot, '.npmrc')), false, 'no .npmrc: onnxruntime-node\'s download is skipped by ONNXRUNTIME_NODE_INSTALL where it matters');
 });
 
+test('every dependency with an install script is reviewed in package.json\'s allowScripts (npm ≥ 11.16 lists unreviewed ones; npm 12 blocks them)', async () => {
+  const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+  const lock = JSON.parse(await readFile(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean }> };
+  const withScripts = Object.entries(lock.packages).filter(([, p]) => p.hasInstallScript).map(([path]) => path.replace(/^.*node_modules\//, ''));
+  assert.ok(withScripts.includes('onnxruntime-node'), 'the lockfile is read');
+  assert.deepEqual(withScripts.filter((name) => typeof pkg.allowScripts?.[name] !== 'boolean'), [], 'not in allowScripts');
+  // onnxruntime-node's script only downloads CUDA libraries softseg does not use; run offline it fails and npm drops
+  // the optional package. The libtensorflow download is what makes tfjs-node work at all.
+  assert.equal(pkg.allowScripts?.['onnxruntime-node'], false);
+  assert.equal(pkg.allowScripts?.['@tensorflow/tfjs-node'], true);
+  assert.equal(pkg.allowScripts?.['@tensorflow/tfjs-node-gpu'], true);
+});
+
 test('npm test installs nothing: no test, benchmark or npm script runs apt-get or the system-deps script', async () => {
   const offenders: string[] = [];
   for (const f of [...await filesUnder(join(repoRoot, 'test')), ...await filesUnder(join(repoRoot, 'bench'))]) {

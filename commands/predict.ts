@@ -42,7 +42,7 @@ Existing outputs are skipped, so an interrupted run continues where it stopped. 
       });
       progress.stop();
       for (const p of r.bad) this.warn(`skipped ${p.file}: ${p.reason}`);
-      if (!this.jsonEnabled()) this.log(`${r.written} written, ${r.skipped} already there${r.bad.length ? `, ${r.bad.length} unreadable skipped (--skip-bad)` : ''}, in ${r.outDir}`);
+      if (!this.jsonEnabled()) this.log(`${r.written} written, ${r.skipped} already there${r.bad.length ? `, ${r.bad.length} bad skipped (--skip-bad)` : ''}, in ${r.outDir}`);
       return r;
     } finally {
       progress.stop();

@@ -304,9 +304,12 @@ export async function checkedDataset(
   return { ds: kept, skipped: kept.skipped!, smallest };
 }
 
-/** Image files (absolute paths) under a folder as an unlabeled set, to validate with that folder's cache. */
-export function imageFileSet(root: string, paths: readonly string[]): Dataset {
+/**
+ * Image files (absolute paths) under a folder as an unlabeled set, to validate with that folder's cache;
+ * `scanProblems` are files already left out (reported with the set's own problems).
+ */
+export function imageFileSet(root: string, paths: readonly string[], scanProblems: DataProblem[] = []): Dataset {
   return {
-    root, labeled: false, items: paths.map((p) => ({ id: p, image: p })), numClasses: 0, classNames: [], ignoreIndex: 255, scanProblems: [],
+    root, labeled: false, items: paths.map((p) => ({ id: p, image: p })), numClasses: 0, classNames: [], ignoreIndex: 255, scanProblems,
   };
 }

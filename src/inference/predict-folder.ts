@@ -77,9 +77,23 @@ export async function predictFolder(trained: TrainedModel, imagesDir: string, ou
     const o = outputs(f);
     return existsSync(o.mask) && existsSync(o.color) && (!options.overlay || existsSync(o.overlay)) && (!options.probs || existsSync(o.probs));
   };
-  const pending = options.overwrite ? files : files.filter((f) => !done(f));
-  const skipped = files.length - pending.length;
-  const checked = await checkedDataset(imageFileSet(imagesDir, pending.map((f) => join(imagesDir, f))), {
+  // Two images whose outputs would be the same file (a.jpg and a.png; images/color/x.png and x.png's colour map):
+  // the first keeps it, each other one is a problem found before any work, like an unreadable file.
+  const owners = new Map<string, string>();
+  const clashes: DataProblem[] = [];
+  const unique = files.filter((f) => {
+    const paths = Object.values(outputs(f));
+    const taken = paths.find((p) => owners.has(p));
+    if (taken !== undefined) {
+      clashes.push({ file: join(imagesDir, f), kind: 'duplicate-id', reason: `its output ${taken} would overwrite ${owners.get(taken)}'s; rename one of them` });
+      return false;
+    }
+    for (const p of paths) owners.set(p, f);
+    return true;
+  });
+  const pending = options.overwrite ? unique : unique.filter((f) => !done(f));
+  const skipped = unique.length - pending.length;
+  const checked = await checkedDataset(imageFileSet(imagesDir, pending.map((f) => join(imagesDir, f)), clashes), {
     skipBad: options.skipBad === true, where: imagesDir, hint: 'fix or remove them, or pass --skip-bad to predict the other images', channels: false, allowEmpty: true,
   });
   const bad = [...checked.skipped.problems];

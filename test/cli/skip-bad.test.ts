@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel } from '../../src/models/registry.js';
@@ -49,7 +49,7 @@ test('predict: a truncated image stops the run before any output, on its own lin
   const args = ['predict', '--model', join(root, 'run'), '--images', images, '--out', join(root, 'pred-skip'), '--skip-bad', ...wasm];
   const skip = await softseg(...args);
   assert.equal(skip.code, 0, skip.stderr);
-  assert.match(skip.stdout, /5 written, 0 already there, 1 unreadable skipped \(--skip-bad\)/);
+  assert.match(skip.stdout, /5 written, 0 already there, 1 bad skipped \(--skip-bad\)/);
   assert.equal(linesNaming(skip.stderr, truncated).length, 1, skip.stderr);
   // --json: the list in the result (the five outputs exist now; the bad image is still named).
   const json = await softseg(...args, '--json');
@@ -58,6 +58,26 @@ test('predict: a truncated image stops the run before any output, on its own lin
   assert.deepEqual([r.written, r.skipped], [0, 5]);
   assert.deepEqual(r.bad.map((p: { file: string }) => p.file), [truncated]);
   assert.deepEqual((await readdir(join(root, 'pred-skip'))).filter((f) => f.endsWith('.png')).sort(), ['shape_0000.png', 'shape_0001.png', 'shape_0003.png', 'shape_0004.png', 'shape_0005.png']);
+});
+
+test('predict: images whose outputs would be one file (a.png and a.jpg; sub-folder color/ against the colour maps) are problems before any work', async () => {
+  const images = join(root, 'clash');
+  await mkdir(join(images, 'color'), { recursive: true });
+  const source = join(root, 'photos', 'images', 'shape_0000.png');
+  for (const f of ['a.png', 'a.jpg', 'b.png', 'color/b.png']) await copyFile(source, join(images, f));
+  const stop = await softseg('predict', '--model', join(root, 'run'), '--images', images, '--out', join(root, 'pred-clash'), ...wasm);
+  assert.notEqual(stop.code, 0);
+  assert.match(linesNaming(stop.stderr, join(images, 'a.png'))[0] ?? '', /its output .*pred-clash\/a\.png would overwrite a\.jpg's/, stop.stderr);
+  assert.match(linesNaming(stop.stderr, join(images, 'color', 'b.png'))[0] ?? '', /its output .*pred-clash\/color\/b\.png would overwrite b\.png's/, stop.stderr);
+  assert.ok(!existsSync(join(root, 'pred-clash')), 'nothing was written');
+
+  const skip = await softseg('predict', '--model', join(root, 'run'), '--images', images, '--out', join(root, 'pred-clash'), '--skip-bad', '--json', ...wasm);
+  assert.equal(skip.code, 0, skip.stderr);
+  const r = JSON.parse(skip.stdout);
+  assert.deepEqual([r.images, r.written, r.skipped], [4, 2, 0]);
+  assert.deepEqual(r.bad.map((p: { file: string }) => p.file).sort(), [join(images, 'a.png'), join(images, 'color', 'b.png')]);
+  assert.deepEqual((await readdir(join(root, 'pred-clash'))).sort(), ['a.png', 'b.png', 'color']);
+  assert.deepEqual((await readdir(join(root, 'pred-clash', 'color'))).sort(), ['a.png', 'b.png']);
 });
 
 test('eval: a mask value out of range and an image without a mask are each named before any work; --skip-bad scores the rest and lists them', async () => {

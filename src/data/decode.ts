@@ -77,6 +77,19 @@ function unpackBits(data: Uint8Array, width: number, height: number, depth: numb
   return out;
 }
 
+/** The first channel of an interleaved 2/3/4-channel image when its colour channels are equal everywhere, else null. */
+function greyIds(src: Uint8Array, channels: number, n: number): Uint8Array | null {
+  const colour = channels >= 3 ? 3 : 1;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * channels;
+    const v = src[o]!;
+    for (let c = 1; c < colour; c++) if (src[o + c] !== v) return null;
+    out[i] = v;
+  }
+  return out;
+}
+
 /** Decodes mask bytes; `file` is only used in error messages. See {@link decodeMask}. */
 export function decodeMaskBuffer(buf: Uint8Array, file: string, options: DecodeMaskOptions = {}): DecodedMask {
   if (!hasPngSignature(buf)) {
@@ -96,8 +109,19 @@ export function decodeMaskBuffer(buf: Uint8Array, file: string, options: DecodeM
     });
   }
   const { width, height, depth, channels } = png;
+  const n = width * height;
   if (depth === 16) {
-    throw new SoftsegError('16-bit mask PNG is not supported', {
+    // Class ids saved as 16-bit grayscale are read when every value fits in 8 bits (lossless).
+    const raw = png.data as Uint16Array;
+    if (channels === 1) {
+      const big = raw.findIndex((v, i) => i < n && v > 255);
+      if (big < 0) return { data: Uint8Array.from(raw.subarray(0, n)), width, height };
+      throw new SoftsegError(`16-bit mask has value ${raw[big]} at x=${big % width}, y=${Math.floor(big / width)}, more than 255`, {
+        file,
+        hint: 'class ids and the ignore index must fit in 8 bits; save masks as 8-bit grayscale or palette PNGs of class ids',
+      });
+    }
+    throw new SoftsegError('16-bit colour mask PNG is not supported', {
       file,
       hint: 'save masks as 8-bit grayscale or palette PNGs of class ids',
     });
@@ -105,30 +129,37 @@ export function decodeMaskBuffer(buf: Uint8Array, file: string, options: DecodeM
   if (channels === 1) {
     const raw = png.data as Uint8Array;
     const data = depth === 8 ? raw : unpackBits(raw, width, height, depth);
-    return { data: data.length === width * height ? data : data.subarray(0, width * height), width, height };
+    return { data: data.length === n ? data : data.subarray(0, n), width, height };
   }
+  const src = png.data as Uint8Array;
+  let paletteError: SoftsegError | undefined;
   if ((channels === 3 || channels === 4) && options.palette && options.palette.length > 0) {
     const lookup = new Map<number, number>();
     options.palette.forEach((c, id) => {
       const key = (c[0]! << 16) | (c[1]! << 8) | c[2]!;
       if (!lookup.has(key)) lookup.set(key, id);
     });
-    const src = png.data as Uint8Array;
-    const out = new Uint8Array(width * height);
-    for (let i = 0; i < out.length; i++) {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
       const o = i * channels;
       const key = (src[o]! << 16) | (src[o + 1]! << 8) | src[o + 2]!;
       const id = lookup.get(key);
       if (id === undefined) {
-        throw new SoftsegError(
+        paletteError = new SoftsegError(
           `RGB mask has colour (${src[o]}, ${src[o + 1]}, ${src[o + 2]}) at x=${i % width}, y=${Math.floor(i / width)} that is not in the palette`,
           { file, hint: 'add the colour to "palette" in dataset.json (its position is the class id), or save masks as grayscale class ids' },
         );
+        break;
       }
       out[i] = id;
     }
-    return { data: out, width, height };
+    if (!paletteError) return { data: out, width, height };
   }
+  // Class ids saved with colour channels (R = G = B, as an RGB save of a grayscale array writes them), or with an
+  // alpha channel: the first channel is the id when every pixel is gray. Alpha is ignored, as in the palette path.
+  const grey = greyIds(src, channels, n);
+  if (grey) return { data: grey, width, height };
+  if (paletteError) throw paletteError;
   const kind = channels === 2 ? 'grayscale + alpha' : channels === 3 ? 'RGB' : 'RGBA';
   throw new SoftsegError(`mask is ${kind}, not class ids`, {
     file,
@@ -138,7 +169,8 @@ export function decodeMaskBuffer(buf: Uint8Array, file: string, options: DecodeM
 
 /**
  * Decodes a class-id mask: an 8-bit (or 1/2/4-bit) grayscale PNG, or a palette PNG whose palette indices are
- * the class ids (PASCAL VOC style). RGB masks are read only with `options.palette` (colour → id).
+ * the class ids (PASCAL VOC style). RGB masks are read with `options.palette` (colour → id), or as ids when
+ * every pixel is gray (R = G = B; alpha ignored); 16-bit grayscale when every value fits in 8 bits.
  */
 export async function decodeMask(path: string, options: DecodeMaskOptions = {}): Promise<DecodedMask> {
   let buf: Buffer;

@@ -59,7 +59,8 @@ interface CacheFile {
   files: Record<string, FileFacts>;
 }
 
-const CACHE_VERSION = 1;
+// 2: masks saved as gray RGB(A) or 16-bit grayscale ids are read (version 1 recorded them as errors).
+const CACHE_VERSION = 2;
 export const VALIDATION_CACHE = join('.softseg', 'validation.json');
 
 function errorText(err: unknown): string {

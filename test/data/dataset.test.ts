@@ -159,7 +159,7 @@ describe('decoding', () => {
     assert.deepEqual(raw.palette![255], vocPalette()[255]);
   });
 
-  it('reads RGB masks only through a palette map, and rejects 16-bit masks, naming the file', async () => {
+  it('reads RGB masks through a palette map or as gray ids, 16-bit masks whose values fit in 8 bits, and names the file of any other', async () => {
     const rgb = join(tmp, 'rgb.png');
     const pal: [number, number, number][] = [[0, 0, 0], [200, 10, 10], [10, 200, 10]];
     const px = [0, 1, 2, 1];
@@ -167,9 +167,28 @@ describe('decoding', () => {
     await rejectsWith(decodeMask(rgb), /mask is RGB, not class ids.*palette/, rgb);
     assert.deepEqual([...(await decodeMask(rgb, { palette: pal })).data], px);
     await rejectsWith(decodeMask(rgb, { palette: pal.slice(0, 2) }), /colour \(10, 200, 10\).*not in the palette/, rgb);
+    // Ids saved as gray RGB, RGBA or gray + alpha (R = G = B): read as ids, with or without a palette that lacks them.
+    const ids = [0, 3, 255, 1];
+    for (const [channels, pixel] of [[3, (v: number) => [v, v, v]], [4, (v: number) => [v, v, v, 255]], [2, (v: number) => [v, 128]]] as const) {
+      const gray = join(tmp, `gray-${channels}.png`);
+      await writeFile(gray, encodePng({ width: 2, height: 2, channels, depth: 8, data: Uint8Array.from(ids.flatMap(pixel)) }));
+      assert.deepEqual([...(await decodeMask(gray)).data], ids, `${channels} channels`);
+      assert.deepEqual([...(await decodeMask(gray, { palette: pal })).data], ids, `${channels} channels, palette`);
+    }
+    // One pixel whose channels differ: not gray, so an RGB mask without a palette (the error names the file).
+    const almost = join(tmp, 'almost-gray.png');
+    await writeFile(almost, encodePng({ width: 2, height: 2, channels: 3, depth: 8, data: Uint8Array.from([0, 0, 0, 3, 3, 3, 255, 255, 254, 1, 1, 1]) }));
+    await rejectsWith(decodeMask(almost), /mask is RGB, not class ids/, almost);
+    await rejectsWith(decodeMask(almost, { palette: pal }), /colour \(3, 3, 3\).*not in the palette/, almost);
     const deep = join(tmp, 'sixteen.png');
-    await writeFile(deep, encodePng({ width: 2, height: 1, channels: 1, depth: 16, data: Uint16Array.from([1, 2]) }));
-    await rejectsWith(decodeMask(deep), /16-bit mask/, deep);
+    await writeFile(deep, encodePng({ width: 2, height: 1, channels: 1, depth: 16, data: Uint16Array.from([1, 255]) }));
+    assert.deepEqual([...(await decodeMask(deep)).data], [1, 255]);
+    const deeper = join(tmp, 'sixteen-big.png');
+    await writeFile(deeper, encodePng({ width: 2, height: 1, channels: 1, depth: 16, data: Uint16Array.from([1, 256]) }));
+    await rejectsWith(decodeMask(deeper), /16-bit mask has value 256 at x=1, y=0, more than 255/, deeper);
+    const deepRgb = join(tmp, 'sixteen-rgb.png');
+    await writeFile(deepRgb, encodePng({ width: 1, height: 1, channels: 3, depth: 16, data: Uint16Array.from([1, 1, 1]) }));
+    await rejectsWith(decodeMask(deepRgb), /16-bit colour mask/, deepRgb);
     const jpgMask = join(tmp, 'mask.jpg');
     await sharp(Buffer.alloc(12), { raw: { width: 2, height: 2, channels: 3 } }).jpeg().toFile(jpgMask);
     await rejectsWith(decodeMask(jpgMask), /not a PNG/, jpgMask);

@@ -18,7 +18,7 @@ Every file is checked first, as in training: an image without a mask, a mask val
     pred: Flags.string({ description: 'Folder of predicted masks to score instead of a model.' }),
     data: Flags.string({ description: 'Labeled data set folder.', required: true }),
     q: Flags.integer({ description: 'Worst-case percentage for mIoU^I_q and mIoU^C_q.', default: 5, min: 1, max: 100 }),
-    'num-classes': Flags.integer({ description: 'Number of classes (default: the model\'s, or dataset.json).', min: 1 }),
+    'num-classes': Flags.integer({ description: 'Number of classes (default: the model\'s, and --data\'s dataset.json must not declare others; without --model, dataset.json\'s).', min: 1 }),
     'ignore-index': Flags.integer({ description: 'Mask value to ignore (default 255 or dataset.json).' }),
     'skip-bad': Flags.boolean({ description: 'Skip unreadable or inconsistent items (with a count and a list) instead of stopping.', default: false }),
   };
@@ -42,7 +42,10 @@ Every file is checked first, as in training: an image without a mask, a mask val
       const { openTrainedModel } = await import('../src/inference/model-dir.js');
       const trained = await openTrainedModel(flags.model, flags.best ? 'best' : 'model');
       try {
-        const { ds, skipped: bad } = await openEvalSet(flags.data, { numClasses: flags['num-classes'] ?? trained.meta.numClasses, ignoreIndex: flags['ignore-index'] ?? trained.meta.ignoreIndex, skipBad });
+        const { ds, skipped: bad } = await openEvalSet(flags.data, {
+          numClasses: flags['num-classes'], ignoreIndex: flags['ignore-index'] ?? trained.meta.ignoreIndex, skipBad,
+          model: { numClasses: trained.meta.numClasses, classes: trained.meta.classes, name: flags.model },
+        });
         count = bad.count;
         bad.problems.forEach(skip);
         classNames = ds.classNames.length ? ds.classNames : trained.meta.classes;

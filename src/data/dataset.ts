@@ -142,6 +142,42 @@ export async function readDatasetJson(root: string): Promise<DatasetJson | undef
   };
 }
 
+/** The name of class `i` when no dataset.json names it. */
+export const defaultClassName = (i: number): string => `class ${i}`;
+
+/** Class names as a data set or a model records them, or undefined when they are only the defaults. */
+export function givenClassNames(names: readonly string[] | null | undefined): readonly string[] | undefined {
+  return names && names.some((n, i) => n !== defaultClassName(i)) ? names : undefined;
+}
+
+/** The classes a data set's dataset.json declares: a count, and names when it lists them (undefined: none declared). */
+export async function declaredClasses(root: string): Promise<{ numClasses: number; names?: string[]; file: string } | undefined> {
+  const json = await readDatasetJson(root);
+  const numClasses = json?.numClasses ?? json?.classes?.length;
+  return numClasses === undefined ? undefined : { numClasses, names: json?.classes, file: join(root, 'dataset.json') };
+}
+
+/**
+ * A data set used with classes it did not define (a validation set against the training set's, an evaluation set
+ * against a model's): when its dataset.json declares another count, or other names in the same places, the
+ * scores would compare different things — an error naming the file. Nothing is checked where either side
+ * declares nothing (names are compared only when both list them).
+ */
+export async function checkDeclaredClasses(dir: string, expected: { numClasses: number; names?: readonly string[] }, against: string): Promise<void> {
+  const own = await declaredClasses(resolve(dir));
+  if (!own) return;
+  const hint = `use the same classes as ${against}, or pass --num-classes to override the file`;
+  if (own.names && own.names.length !== own.numClasses) {
+    throw new SoftsegError(`dataset.json lists ${own.names.length} class names but says numClasses ${own.numClasses}`, { file: own.file, hint });
+  }
+  if (own.numClasses !== expected.numClasses) {
+    throw new SoftsegError(`declares ${own.numClasses} classes, but ${against} has ${expected.numClasses}`, { file: own.file, hint });
+  }
+  if (!own.names || !expected.names) return;
+  const at = own.names.findIndex((name, i) => name !== expected.names![i]);
+  if (at >= 0) throw new SoftsegError(`class ${at} is "${own.names[at]}", but "${expected.names[at]}" in ${against}`, { file: own.file, hint });
+}
+
 /**
  * Scans a data set folder. Pairing problems (an image without a mask, a mask without an image, two files with
  * the same stem, an empty folder) do not throw: they are kept in `scanProblems` for {@link validateDataset}
@@ -193,7 +229,7 @@ export async function openDataset(dir: string, options: OpenDatasetOptions = {})
       hint: 'pick an ignore index ≥ the number of classes (255 is usual)',
     });
   }
-  const classNames = Array.from({ length: numClasses }, (_, i) => json?.classes?.[i] ?? `class ${i}`);
+  const classNames = Array.from({ length: numClasses }, (_, i) => json?.classes?.[i] ?? defaultClassName(i));
 
   const scanProblems: DataProblem[] = [];
   const imageFiles = (await listFilesRecursive(imagesDir)).filter((f) => (IMAGE_EXTENSIONS as readonly string[]).includes(extOf(f)));

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SegModel } from '../models/base.js';
 import { normalizeImage, IMAGENET_NORMALIZATION, type Normalization } from '../augment/normalize.js';
-import { openDataset, type DataProblem, type Dataset } from '../data/dataset.js';
+import { checkDeclaredClasses, givenClassNames, openDataset, type DataProblem, type Dataset } from '../data/dataset.js';
 import { decodeMask, type DecodedImage, type DecodedMask } from '../data/decode.js';
 import { loadSampleFiles } from '../data/sample.js';
 import { checkedDataset, type SkippedFiles } from '../data/validate.js';
@@ -33,8 +33,15 @@ type Loaded = { id: string; image: DecodedImage; mask: DecodedMask } | { problem
  * — an image without a mask, a mask value out of range, an unreadable file — is a line of the error thrown
  * before any work; with skipBad those items are left out and returned in `skipped`.
  */
-export async function openEvalSet(dir: string, o: { numClasses?: number; ignoreIndex?: number; skipBad?: boolean }): Promise<{ ds: Dataset; skipped: SkippedFiles }> {
-  const ds = await openDataset(dir, { numClasses: o.numClasses, ignoreIndex: o.ignoreIndex });
+export async function openEvalSet(dir: string, o: {
+  numClasses?: number; ignoreIndex?: number; skipBad?: boolean;
+  /** The model it scores: its classes are the set's unless `numClasses` overrides them, and the set's dataset.json must not declare others. */
+  model?: { numClasses: number; classes?: readonly string[] | null; name: string };
+}): Promise<{ ds: Dataset; skipped: SkippedFiles }> {
+  if (o.model && o.numClasses === undefined) {
+    await checkDeclaredClasses(dir, { numClasses: o.model.numClasses, names: givenClassNames(o.model.classes) }, `the model ${o.model.name}`);
+  }
+  const ds = await openDataset(dir, { numClasses: o.numClasses ?? o.model?.numClasses, ignoreIndex: o.ignoreIndex });
   return checkedDataset(ds, { skipBad: o.skipBad === true, where: dir, hint: 'fix them, or pass --skip-bad to evaluate the other images' });
 }
 

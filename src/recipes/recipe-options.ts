@@ -55,7 +55,7 @@ export const TRAIN_OPTIONS: OptionSchema<TrainConfig> = {
   width: { type: 'number', default: 1, min: 0, max: 16, ends: '(]', description: 'Width multiplier of the model.' },
   aux: { type: 'boolean', default: false, description: 'Add an auxiliary head (main + aux heads, as the method trains); predictions use the main head.' },
   upsampling: { type: 'choice', options: UPSAMPLING, default: 'aligned', description: UPSAMPLING_HELP },
-  numClasses: { type: 'integer', min: 1, max: 256, description: 'Number of classes (overrides dataset.json).' },
+  numClasses: { type: 'integer', min: 1, max: 256, description: 'Number of classes (overrides dataset.json; without it, a --val set whose dataset.json declares other classes than --data is an error).' },
   ignoreIndex: { type: 'integer', min: 0, max: 255, description: 'Mask value to ignore (default 255 or dataset.json).' },
   accumulate: { type: 'integer', default: 1, min: 1, description: 'Gradient accumulation: split each batch into K micro-batches (saves memory).' },
   warmupSteps: { type: 'integer', min: 0, description: 'Linear warm-up steps (default 5% of the run).' },

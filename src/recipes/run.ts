@@ -11,7 +11,7 @@ import { createModel, sizeMultiple } from '../models/registry.js';
 import type { ResolvedOptions, SegModel } from '../models/base.js';
 import { IMAGENET_NORMALIZATION } from '../augment/normalize.js';
 import { openCache, type TeacherCache } from '../cache/store.js';
-import { openDataset, openUnlabeled, type Dataset } from '../data/dataset.js';
+import { checkDeclaredClasses, givenClassNames, openDataset, openUnlabeled, type Dataset } from '../data/dataset.js';
 import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
 import { checkedDataset, problemLines, type SkippedFiles } from '../data/validate.js';
 import { writeFileAtomic } from '../data/fs-util.js';
@@ -240,6 +240,10 @@ export async function openRecipeData(config: TrainConfig, env: RecipeEnv): Promi
   const { crop, note } = defaultCrop(config.crop, smallest, sizeMultiple(config.model, { numClasses: ds.numClasses }));
   config.crop = crop;
   if (note) env.onWarning?.(note);
+  // The validation set is scored with the training set's classes: its own dataset.json must not declare others.
+  if (config.val && config.numClasses === undefined) {
+    await checkDeclaredClasses(config.val, { numClasses: ds.numClasses, names: givenClassNames(ds.classNames) }, `the training set ${config.data}`);
+  }
   const val = config.val ? await openValidated(config.val, { ...config, numClasses: config.numClasses ?? ds.numClasses }) : null;
   if (val) warnings.push(...val.warnings);
   for (const w of warnings) env.onWarning?.(w);

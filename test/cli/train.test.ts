@@ -97,6 +97,21 @@ test('bad input: a label out of range stops before training with the file named 
   assert.match(skipped.stderr, /skipped 1 bad item/);
 });
 
+test('a --val set or an eval set whose dataset.json declares other classes is refused before any work, naming the file; --num-classes overrides it', async () => {
+  const other = join(root, 'shapes3');
+  await generateShapesDataset(other, { count: 4, size: 32, numClasses: 3, seed: 6 });
+  const out = join(root, 'run-val3');
+  const train = await softseg('train', '--data', join(root, 'shapes/train'), '--val', other, '--model', 'mobile-unet', '--out', out, '--steps', '2', '--crop', '32', '--batch-size', '4', '--backend', 'wasm');
+  assert.equal(train.code, 1, train.stderr);
+  assert.match(train.stderr, new RegExp(`${join(other, 'dataset.json')}: declares 3 classes, but the training set .*shapes/train has 4`));
+  assert.ok(!existsSync(out), 'nothing written');
+  const evaluated = await softseg('eval', '--model', join(root, 'run'), '--data', other, '--backend', 'wasm');
+  assert.equal(evaluated.code, 1, evaluated.stderr);
+  assert.match(evaluated.stderr, new RegExp(`${join(other, 'dataset.json')}: declares 3 classes, but the model .*run has 4`));
+  const overridden = await softseg('eval', '--model', join(root, 'run'), '--data', other, '--num-classes', '4', '--backend', 'wasm', '--json');
+  assert.equal(overridden.code, 0, overridden.stderr);
+});
+
 test('a non-empty --out is refused (exit 2) and left as it was; --overwrite replaces the run; --resume with --overwrite is a usage error', async () => {
   const out = join(root, 'run-twice');
   const args = ['train', '--data', join(root, 'shapes/train'), '--val', join(root, 'shapes/val'), '--model', 'mobile-unet', '--out', out, '--steps', '4', '--crop', '32', '--batch-size', '4', '--backend', 'wasm'];

@@ -8,9 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import { decode as decodePng, encode as encodePng } from 'fast-png';
 import sharp from 'sharp';
 import {
+  checkDeclaredClasses,
   decodeImage,
   decodeMask,
   generateShapesDataset,
+  givenClassNames,
   openDataset,
   vocPalette,
   writeMask,
@@ -114,6 +116,26 @@ describe('openDataset', () => {
     await writeFile(join(root, 'dataset.json'), '{"classes": "a,b"}');
     await rejectsWith(openDataset(root), /"classes" must be an array/, join(root, 'dataset.json'));
     await rejectsWith(openDataset(join(tmp, 'does-not-exist')), /not found/);
+  });
+
+  it('checkDeclaredClasses: a set whose dataset.json declares other classes than the ones it is used with is an error naming the file', async () => {
+    const root = join(tmp, 'declared');
+    await mkdir(root, { recursive: true });
+    const file = join(root, 'dataset.json');
+    await checkDeclaredClasses(root, { numClasses: 3, names: ['a', 'b', 'c'] }, 'the training set t'); // no dataset.json: nothing to check
+    await writeFile(file, '{"ignoreIndex": 200}');
+    await checkDeclaredClasses(root, { numClasses: 3 }, 'the training set t'); // declares no classes
+    await writeFile(file, '{"classes": ["a", "b"]}');
+    await rejectsWith(checkDeclaredClasses(root, { numClasses: 3 }, 'the training set t'), /declares 2 classes, but the training set t has 3/, file);
+    await writeFile(file, '{"numClasses": 3}');
+    await checkDeclaredClasses(root, { numClasses: 3, names: ['a', 'b', 'c'] }, 'the model m'); // names are compared only when both list them
+    await writeFile(file, '{"classes": ["a", "c", "b"]}');
+    await rejectsWith(checkDeclaredClasses(root, { numClasses: 3, names: ['a', 'b', 'c'] }, 'the model m'), /class 1 is "c", but "b" in the model m/, file);
+    await checkDeclaredClasses(root, { numClasses: 3, names: givenClassNames(['class 0', 'class 1', 'class 2']) }, 'the model m'); // default names declare nothing
+    await writeFile(file, '{"classes": ["a", "b"], "numClasses": 3}');
+    await rejectsWith(checkDeclaredClasses(root, { numClasses: 3 }, 'the model m'), /lists 2 class names but says numClasses 3/, file);
+    assert.deepEqual(givenClassNames(['class 0', 'road']), ['class 0', 'road']);
+    assert.equal(givenClassNames(null), undefined);
   });
 });
 

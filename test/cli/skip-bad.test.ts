@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createModel } from '../../src/models/registry.js';
 import { IMAGENET_NORMALIZATION } from '../../src/augment/normalize.js';
 import { writeMask } from '../../src/data/decode.js';
-import { generateShapesDataset } from '../../src/data/synthetic.js';
+import { generateShapesDataset, shapesClasses } from '../../src/data/synthetic.js';
 import { saveRunModel } from '../../src/engine/trainer.js';
 import { useBackend } from '../helpers/backend.js';
 import { softseg } from '../helpers/cli.js';
@@ -27,7 +27,7 @@ before(async () => {
   await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
   await useBackend('wasm');
   const model = createModel('unet-lite', { numClasses: 3, width: 0.25, seed: 5 });
-  await saveRunModel(model, join(root, 'run', 'model'), { architecture: 'unet-lite', modelOptions: { numClasses: 3, width: 0.25, aux: false }, numClasses: 3, ignoreIndex: 255, classes: ['a', 'b', 'c'], normalization: IMAGENET_NORMALIZATION });
+  await saveRunModel(model, join(root, 'run', 'model'), { architecture: 'unet-lite', modelOptions: { numClasses: 3, width: 0.25, aux: false }, numClasses: 3, ignoreIndex: 255, classes: shapesClasses(3).classNames, normalization: IMAGENET_NORMALIZATION });
   model.dispose();
 });
 after(async () => {

@@ -19,8 +19,11 @@ export interface RowResult {
   trainImgS: number;
   trainStepMs: number[];
   warmupStepMs: number[];
+  /** Inference in the form eval, predict and teachers run (batch norm folded). */
   inferImgS: number;
   inferBatchMs: number[];
+  /** Inference with the trained model as it is (batch norm as a separate op). */
+  inferUnfoldedImgS: number;
   /** Peak resident set size of the row's process (MiB). */
   peakRssMB: number;
   rssAfterTrainMB: number;

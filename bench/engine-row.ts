@@ -9,6 +9,7 @@ import { initBackend, type BackendRequest } from '../src/backends/select.js';
 import { TrainStep, checkStepFits, wasmHeapBytes } from '../src/engine/step.js';
 import { SegOptimizer } from '../src/engine/optimizer.js';
 import { hardLabelObjective } from '../src/losses/objectives.js';
+import { foldBatchNorm } from '../src/models/fold.js';
 import { createModel } from '../src/models/registry.js';
 import { ROW_MARKER, median, parseArgs, type RowResult } from './common.js';
 
@@ -92,20 +93,28 @@ async function main(): Promise<void> {
   const leakedTensors = tf.memory().numTensors - tensorsBefore;
   const rssAfterTrain = process.memoryUsage().rss;
 
-  // Inference: eval-mode forward + softmax, probabilities read back to JS.
-  const infer = async (): Promise<void> => {
-    const prob = tf.tidy(() => tf.softmax(seg.apply(images, false).main));
-    await prob.data();
-    prob.dispose();
-  };
-  await infer();
-  const inferMs: number[] = [];
-  const inferStart = now();
-  while (inferMs.length < 3 || (inferMs.length < 30 && now() - inferStart < o.inferSeconds * 1000)) {
-    const s = now();
+  // Inference: eval-mode forward + softmax, probabilities read back to JS — in the inference form eval, predict
+  // and teachers run (batch norm folded into the convolutions), and as the trained model for comparison.
+  const timeInference = async (m: typeof seg): Promise<number[]> => {
+    const infer = async (): Promise<void> => {
+      const prob = tf.tidy(() => tf.softmax(m.apply(images, false).main));
+      await prob.data();
+      prob.dispose();
+    };
     await infer();
-    inferMs.push(now() - s);
-  }
+    const ms: number[] = [];
+    const start = now();
+    while (ms.length < 3 || (ms.length < 30 && now() - start < o.inferSeconds * 1000)) {
+      const s = now();
+      await infer();
+      ms.push(now() - s);
+    }
+    return ms;
+  };
+  const folded = await foldBatchNorm(seg);
+  const inferMs = await timeInference(folded);
+  const unfoldedMs = await timeInference(seg);
+  if (folded !== seg) folded.dispose();
 
   const trainMed = median(trainMs);
   const inferMed = median(inferMs);
@@ -123,6 +132,7 @@ async function main(): Promise<void> {
     warmupStepMs: warmupMs,
     inferImgS: (o.batch * 1000) / inferMed,
     inferBatchMs: inferMs,
+    inferUnfoldedImgS: (o.batch * 1000) / median(unfoldedMs),
     peakRssMB: process.resourceUsage().maxRSS / 1024,
     rssAfterTrainMB: rssAfterTrain / 1024 ** 2,
     wasmHeapMB: (wasmHeapBytes() ?? 0) / 1024 ** 2 || null,

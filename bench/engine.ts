@@ -98,13 +98,14 @@ export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBench
 export function engineTable(r: EngineBenchResult): string {
   const rows = r.rows.map((row) => {
     const name = `${row.model} ${row.size}² b${row.batch}`;
-    if (isError(row)) return [name, 'error', row.error, '', '', '', '', '', '', ''];
+    if (isError(row)) return [name, 'error', row.error, '', '', '', '', '', '', '', ''];
     return [
       name,
       fmt(row.trainImgS),
       fmt(median(row.trainStepMs), 4),
       String(row.trainStepMs.length),
       fmt(row.inferImgS),
+      fmt(row.inferUnfoldedImgS),
       fmt(row.peakRssMB, 4),
       row.wasmHeapMB === null ? '–' : fmt(row.wasmHeapMB, 4),
       `${fmt(row.lossFirst)}→${fmt(row.lossLast)}`,
@@ -114,10 +115,11 @@ export function engineTable(r: EngineBenchResult): string {
   });
   const head = `softseg engine benchmark — backend ${r.backend ?? '?'} (${r.reason ?? '?'}), ${r.threads ?? '?'} thread(s); ${r.wallSeconds.toFixed(0)} s`;
   const note = [
-    `(cpu/wall = CPU seconds per wall second in the timed steps, ≈ threads when the row had its cores;`,
+    `(infer = eval-mode forward + softmax + read-back in the inference form softseg runs, batch norm folded; unfolded = the trained model as it is;`,
+    ` cpu/wall = CPU seconds per wall second in the timed steps, ≈ threads when the row had its cores;`,
     ` load = 1-min load average at the end of the row, its own process included; * = other work competed for the ${availableParallelism()} cores, timings are unreliable)`,
   ].join('\n');
-  return `${head}\n${table(['row', 'train img/s', 'step ms (median)', 'steps', 'infer img/s', 'peak RSS MiB', 'wasm heap MiB', 'loss', 'cpu/wall', 'load'], rows)}\n${note}`;
+  return `${head}\n${table(['row', 'train img/s', 'step ms (median)', 'steps', 'infer img/s', 'unfolded', 'peak RSS MiB', 'wasm heap MiB', 'loss', 'cpu/wall', 'load'], rows)}\n${note}`;
 }
 
 async function main(): Promise<void> {

@@ -40,7 +40,7 @@ Every file is checked first, as in training: an image without a mask, a mask val
     if (flags.model) {
       await this.startBackend(flags);
       const { openTrainedModel } = await import('../src/inference/model-dir.js');
-      const trained = await openTrainedModel(flags.model, flags.best ? 'best' : 'model');
+      const trained = await openTrainedModel(flags.model, flags.best ? 'best' : 'model', { inference: true });
       try {
         const { ds, skipped: bad } = await openEvalSet(flags.data, {
           numClasses: flags['num-classes'], ignoreIndex: flags['ignore-index'] ?? trained.meta.ignoreIndex, skipBad,

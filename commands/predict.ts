@@ -33,7 +33,7 @@ Existing outputs are skipped, so an interrupted run continues where it stopped. 
     const { openTrainedModel } = await import('../src/inference/model-dir.js');
     const { predictFolder } = await import('../src/inference/predict-folder.js');
     const { ProgressCounter } = await import('../src/cli/progress.js');
-    const trained = await openTrainedModel(flags.model, flags.best ? 'best' : 'model');
+    const trained = await openTrainedModel(flags.model, flags.best ? 'best' : 'model', { inference: true });
     const progress = new ProgressCounter('images', (line) => this.logToStderr(line));
     try {
       const r = await predictFolder(trained, flags.images, flags.out, {

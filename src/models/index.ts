@@ -5,6 +5,7 @@ export type { Architecture, ArchitectureOutputs, ModelOptions, ResolvedOptions, 
 export { createModel, listModels, modelInfo, sizeMultiple, getArchitecture, countMultiplyAdds } from './registry.js';
 export type { ModelInfo } from './registry.js';
 export { saveModel, loadModel, loadSegModel, MODEL_JSON, WEIGHTS_BIN } from './io.js';
+export { foldBatchNorm } from './fold.js';
 export { AtrousConv2D, BroadcastLike, customLayers } from './layers.js';
 export type { AtrousConv2DConfig } from './layers.js';
 export { asppRates } from './deeplabv3.js';

@@ -149,7 +149,7 @@ export async function openTfjsBackend(path: string, o: TeacherOptions): Promise<
 
   if (!isGraph && (files.json.userDefinedMetadata as { softseg?: unknown } | undefined)?.softseg) {
     // A softseg zoo model: the same loader eval/predict use, so metadata handling is identical.
-    const trained = await openTrainedModel(dir);
+    const trained = await openTrainedModel(dir, 'model', { inference: true });
     const meta: TeacherMetadata = { ...sidecar, numClasses: trained.meta.numClasses, classes: trained.meta.classes, normalization: trained.meta.normalization };
     return zooBackend(trained.model, files, meta, o);
   }

@@ -110,7 +110,7 @@ export async function trainDistill(config: DistillConfig, env: RecipeEnv & { onM
     };
     const teacherMeta = { ...describe, kdLoss: config.kdLoss };
     const { config: saved, result } = await launchTraining({
-      config, ds, val, epochItems: ds.items.length * (config.batchSize / nLabeled),
+      config, ds, val, pool, epochItems: ds.items.length * (config.batchSize / nLabeled),
       objective: distillObjective(config, ds.ignoreIndex), makeSource, env, schema: DISTILL_OPTIONS,
       extraMetadata: { recipe: 'distill', teacher: teacherMeta },
     });

@@ -4,11 +4,13 @@
  * `--overwrite` clears a previous run first — and only a run: a folder with anything else in it is never
  * cleared.
  */
-import { lstat, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { SoftsegError } from '../errors.js';
 import { CHECKPOINTS_DIR, latestCheckpoint } from '../engine/checkpoint.js';
+import type { Dataset } from '../data/dataset.js';
 import { deprecatedKeys, flagName, type OptionSchema } from './options.js';
 
 /** What a softseg run writes into its folder (and nothing else may be cleared by --overwrite). */
@@ -154,4 +156,46 @@ export function resumeDifferences(given: Record<string, unknown>, recorded: Reco
 export function resumeMismatch(out: string, differences: string[]): SoftsegError {
   return usage(`--resume: ${differences.join(', ')}`,
     `a resumed run continues with the options it started with (${join(out, 'config.json')}); leave these out, or start a new run (--overwrite or another --out)`);
+}
+
+/** What config.json records of the data a run trains on: per set, its folder, item count and a digest of its files. */
+export interface DataRecord {
+  root: string;
+  items: number;
+  /** sha256 over each item's files, as paths relative to the set's folder with their sizes. */
+  digest: string;
+}
+
+/** The record of the data sets a run trains on (the labeled set, then an unlabeled pool): a stat per file, no reads. */
+export async function dataRecord(sets: readonly Dataset[]): Promise<DataRecord[]> {
+  return Promise.all(sets.map(async (ds) => {
+    const hash = createHash('sha256');
+    const files = ds.items.flatMap((it) => (it.mask === undefined ? [it.image] : [it.image, it.mask]));
+    const sizes: number[] = new Array(files.length);
+    for (let i = 0; i < files.length; i += 64) {
+      await Promise.all(files.slice(i, i + 64).map(async (f, j) => { sizes[i + j] = (await stat(f)).size; }));
+    }
+    files.forEach((f, i) => hash.update(`${relative(ds.root, f)}\0${sizes[i]}\n`));
+    return { root: ds.root, items: ds.items.length, digest: hash.digest('hex') };
+  }));
+}
+
+/**
+ * How the data of a resumed run differ from what its config.json recorded when it last wrote it, one phrase per
+ * set ("data: 8 → 9 items"); empty when they agree or the run recorded nothing (runs before the record).
+ */
+export async function dataChanges(out: string, now: readonly DataRecord[]): Promise<string[]> {
+  let recorded: unknown;
+  try {
+    recorded = (JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as { dataRecord?: unknown }).dataRecord;
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(recorded)) return [];
+  const before = recorded as DataRecord[];
+  return now.flatMap((set, i) => {
+    const then = before[i];
+    if (!then || then.digest === set.digest) return [];
+    return [then.items === set.items ? `${set.root}: files changed (${set.items} items)` : `${set.root}: ${then.items} → ${set.items} items`];
+  });
 }

@@ -28,7 +28,7 @@ import type { Teacher } from '../teachers/index.js';
 import { teacherOptionsFromFlags } from '../teachers/preprocessing.js';
 import { defaultWorkerThreads } from '../worker-pool.js';
 import { defaultCrop, resolveAugmentation, type Augmentation, type AugmentationConfig } from './augmentation.js';
-import { clearRunDir, planRunDir, recordedRunOptions, resumeDifferences, resumeMismatch, runOptions } from './run-dir.js';
+import { clearRunDir, dataChanges, dataRecord, planRunDir, recordedRunOptions, resumeDifferences, resumeMismatch, runOptions } from './run-dir.js';
 import type { OptionSchema } from './options.js';
 import { TEACHER_PREPROCESSING_OPTIONS } from './recipe-options.js';
 import type { TrainConfig } from './supervised.js';
@@ -97,6 +97,8 @@ export async function launchTraining(args: {
   val: Dataset | null;
   /** Items per epoch that define --epochs (the labeled set for train/distill). */
   epochItems: number;
+  /** The unlabeled pool trained on beside `ds` (distill/ssl), recorded with it so a resume sees a changed folder. */
+  pool?: Dataset | null;
   objective: Objective;
   /** The recipe's option schema: which keys of config.json bind a resumed run. */
   schema: OptionSchema<object>;
@@ -128,6 +130,15 @@ export async function launchTraining(args: {
       const differences = recorded ? resumeDifferences(runOptions(effective, args.schema), recorded, Object.keys(recorded)) : [];
       if (differences.length > 0) throw resumeMismatch(config.out, differences);
     }
+    // The files trained on, recorded with config.json: a resume on changed data continues (a fixed file, an added
+    // image), but it cannot equal the uninterrupted run, and says so.
+    const data = await dataRecord(args.pool ? [ds, args.pool] : [ds]);
+    if (plan.mode === 'resume') {
+      const changes = await dataChanges(config.out, data);
+      if (changes.length > 0) {
+        env.onWarning?.(`the data changed since the run started or was last resumed (${changes.join('; ')}): the resumed run trains on them as they are now, so it will not equal an uninterrupted run`);
+      }
+    }
     // --init before the folder is cleared (an init that fails to load leaves an --overwrite'd run as it was); a
     // resumed run restores its checkpoint instead, so its init folder need not exist any more.
     const init = config.init && plan.mode !== 'resume' ? await loadInit(config.init, model, env) : undefined;
@@ -140,7 +151,7 @@ export async function launchTraining(args: {
     let configWritten = false;
     const beforePublish = async () => {
       if (configWritten) return;
-      await writeFileAtomic(join(config.out, 'config.json'), JSON.stringify(effective, null, 2));
+      await writeFileAtomic(join(config.out, 'config.json'), JSON.stringify({ ...effective, dataRecord: data }, null, 2));
       configWritten = true;
     };
     const metadata: SoftsegJson = {

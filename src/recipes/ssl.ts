@@ -330,7 +330,7 @@ export async function trainSsl(config: SslConfig, env: RecipeEnv & { onMiss?: (p
     };
     const hooks: TrainingHook[] = [guard];
     const launched = await launchTraining({
-      config, ds, val, epochItems: ds.items.length * (config.batchSize / nL),
+      config, ds, val, pool, epochItems: ds.items.length * (config.batchSize / nL),
       objective: sslObjective(config, ignoreIndex), makeSource, env, schema: SSL_OPTIONS, hooks,
       extraMetadata: { recipe: 'ssl', teacher: teacherMeta, ssl: sslMeta },
       prepareModel: async (model, init) => {

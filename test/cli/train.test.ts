@@ -72,6 +72,7 @@ test('a run killed mid-training resumes with --resume alone (its options from co
   const { code, stderr } = await softseg('train', '--out', out, '--resume', '--backend', 'wasm');
   assert.equal(code, 0, stderr);
   assert.match(stderr, new RegExp(`resuming from .*step-0*${latest.step} at step ${latest.step}/40`));
+  assert.doesNotMatch(stderr, /data changed/, 'the same files: no warning');
   const lines = await trainLines(out);
   assert.equal(lines.at(-1).step, 40);
   const saved = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));

@@ -7,7 +7,9 @@ import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SoftsegError } from '../../src/errors.js';
-import { clearRunDir, planRunDir, recordedRunOptions, resumeDifferences } from '../../src/recipes/run-dir.js';
+import { clearRunDir, dataChanges, dataRecord, planRunDir, recordedRunOptions, resumeDifferences } from '../../src/recipes/run-dir.js';
+import { openDataset, openUnlabeled } from '../../src/data/dataset.js';
+import { TRAIN_DEFAULTS, trainSupervised } from '../../src/recipes/supervised.js';
 import { DISTILL_OPTIONS } from '../../src/recipes/recipe-options.js';
 import { generateShapesDataset } from '../../src/data/synthetic.js';
 import { initBackend } from '../../src/backends/select.js';
@@ -121,4 +123,46 @@ test('a library caller resuming a run: its resolved options (crop from the data)
   // crop 0 (decided from the data) resolves to the run's 32: the same run, which is done.
   const again = await trainSupervised({ ...config, resume: true }, env);
   assert.equal(again.result.steps, 4);
+});
+
+test('dataRecord/dataChanges: a resumed run learns which of its data sets changed since config.json recorded them', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'softseg-data-record-'));
+  await generateShapesDataset(join(root, 'data'), { count: 4, size: 16, numClasses: 3, seed: 1 });
+  await generateShapesDataset(join(root, 'extra'), { count: 3, size: 16, numClasses: 3, seed: 2, unlabeled: true });
+  const sets = async () => [await openDataset(join(root, 'data')), await openUnlabeled(join(root, 'extra'), { numClasses: 3, ignoreIndex: 255 })];
+  const run = join(root, 'run');
+  await mkdir(run);
+  const first = await dataRecord(await sets());
+  assert.deepEqual(first.map((r) => r.items), [4, 3]);
+  assert.deepEqual(await dataChanges(run, first), [], 'no config.json: nothing to compare');
+  await writeFile(join(run, 'config.json'), JSON.stringify({ model: 'mobile-unet' }));
+  assert.deepEqual(await dataChanges(run, first), [], 'a run recorded before the record: nothing to compare');
+  await writeFile(join(run, 'config.json'), JSON.stringify({ model: 'mobile-unet', dataRecord: first }));
+  assert.deepEqual(await dataChanges(run, await dataRecord(await sets())), [], 'unchanged');
+  // An image of the labeled set rewritten with another size, and one more unlabeled image.
+  const image = join(root, 'data', 'images', 'shape_0001.png');
+  await writeFile(image, Buffer.concat([await readFile(image), Buffer.alloc(7)]));
+  const extra = join(root, 'extra', 'images');
+  await writeFile(join(extra, 'more.png'), await readFile(join(extra, (await readdir(extra)).find((f) => f.endsWith('.png'))!)));
+  assert.deepEqual(await dataChanges(run, await dataRecord(await sets())), [`${join(root, 'data')}: files changed (4 items)`, `${join(root, 'extra')}: 3 → 4 items`]);
+});
+
+test('a run resumed after an image was added to its data says so, and records the data it goes on with', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'softseg-data-resume-'));
+  const data = join(root, 'data');
+  await generateShapesDataset(data, { count: 8, size: 32, numClasses: 3, seed: 1 });
+  const warnings: string[] = [];
+  const env = { backend: await initBackend({ backend: 'wasm' }), version: 'test', onWarning: (w: string) => warnings.push(w) };
+  const config = { ...TRAIN_DEFAULTS, data, out: join(root, 'run'), model: 'mobile-unet', width: 0.25, batchSize: 2, steps: 4, checkpointEvery: 2, seed: 5 };
+  const stop = new AbortController();
+  await trainSupervised(config, { ...env, signal: stop.signal, onEvent: (e) => { if (e.type === 'checkpoint' && e.step === 2) stop.abort(); } });
+  assert.deepEqual(warnings.filter((w) => /data changed/.test(w)), []);
+  for (const dir of ['images', 'masks']) await writeFile(join(data, dir, 'added.png'), await readFile(join(data, dir, 'shape_0000.png')));
+  const resumed = await trainSupervised({ ...config, resume: true }, env);
+  assert.equal(resumed.result.steps, 4);
+  const changed = warnings.filter((w) => /data changed/.test(w));
+  assert.equal(changed.length, 1, warnings.join('\n'));
+  assert.match(changed[0]!, new RegExp(`${data}: 8 → 9 items.*will not equal an uninterrupted run`));
+  const recorded = JSON.parse(await readFile(join(root, 'run', 'config.json'), 'utf8')).dataRecord;
+  assert.equal(recorded[0].items, 9, 'config.json now records the data the run went on with');
 });

@@ -45,6 +45,8 @@ interface FileFacts {
   width?: number;
   height?: number;
   channels?: number;
+  /** An image's EXIF orientation when it is not 1 (width and height above are after it is applied). */
+  orientation?: number;
   /** Distinct values present in a mask, ascending. */
   values?: number[];
   /** Deep (full-decode) check of an image. */
@@ -89,7 +91,8 @@ async function imageFacts(path: string, deep: boolean): Promise<Omit<FileFacts, 
     if (oriented) ({ width, height } = oriented);
     else if ((meta.orientation ?? 1) >= 5) [width, height] = [height, width];
     if (deep) await sharp(path, { failOn: 'error' }).raw().toBuffer();
-    return { width, height, channels: meta.channels ?? 3, deep };
+    const orientation = meta.orientation !== undefined && meta.orientation !== 1 ? { orientation: meta.orientation } : {};
+    return { width, height, channels: meta.channels ?? 3, deep, ...orientation };
   } catch (err) {
     return { error: `cannot decode image (${errorText(err)})` };
   }
@@ -193,7 +196,9 @@ export async function validateDataset(ds: Dataset, options: ValidateOptions = {}
       problems.push({
         file: item.mask,
         kind: 'size-mismatch',
-        reason: `mask is ${m.width}x${m.height} but its image is ${img.width}x${img.height}`,
+        reason: m.width === img.height && m.height === img.width && (img.orientation ?? 1) >= 5
+          ? `mask is ${m.width}x${m.height} but its image is ${img.width}x${img.height} once turned upright by its EXIF orientation (${img.orientation}), which softseg applies: the mask fits the image as stored; save the image upright (e.g. ImageMagick's mogrify -auto-orient) or turn the mask to match`
+          : `mask is ${m.width}x${m.height} but its image is ${img.width}x${img.height}`,
       });
       bad.add(item.id);
     }

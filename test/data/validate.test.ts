@@ -23,6 +23,22 @@ function find(problems: DataProblem[], kind: DataProblem['kind']): DataProblem[]
 }
 
 describe('validateDataset', () => {
+  it('a mask that fits the stored pixels of an image with an EXIF rotation is a size mismatch that says so; one drawn upright passes', async () => {
+    const root = join(tmp, 'exif');
+    await mkdir(join(root, 'images'), { recursive: true });
+    await mkdir(join(root, 'masks'), { recursive: true });
+    await writeFile(join(root, 'dataset.json'), '{"numClasses": 2}');
+    for (const name of ['stored', 'upright']) {
+      // Stored 24 wide × 16 high, EXIF orientation 6 (turn 90°): upright it is 16 × 24.
+      await sharp(Buffer.alloc(24 * 16 * 3, 90), { raw: { width: 24, height: 16, channels: 3 } }).jpeg().withMetadata({ orientation: 6 }).toFile(join(root, 'images', `${name}.jpg`));
+    }
+    await writeMask(join(root, 'masks', 'stored.png'), new Uint8Array(24 * 16), 24, 16);
+    await writeMask(join(root, 'masks', 'upright.png'), new Uint8Array(16 * 24), 16, 24);
+    const p = (await validateDataset(await openDataset(root))).problems;
+    assert.deepEqual(p.map((x) => [x.kind, x.file]), [['size-mismatch', join(root, 'masks', 'stored.png')]]);
+    assert.match(p[0]!.reason, /mask is 24x16 but its image is 16x24 once turned upright by its EXIF orientation \(6\), which softseg applies/);
+  });
+
   it('reports every bad-input kind with its file, and skipBad turns them into a count', async () => {
     const { root } = await generateShapesDataset(join(tmp, 'bad'), { count: 12, size: 24, seed: 5 });
     const img = (i: number): string => join(root, 'images', `shape_000${i}.png`);

@@ -46,21 +46,37 @@ export function predictLogits(model: SegModel, image: Float32Array, height: numb
   if (height * width <= maxPixels) return tf.tidy(() => forward(model, tf.tensor3d(image, [height, width, 3])));
   const tile = roundUp(options.tileSize ?? 512, model.sizeMultiple);
   const stride = Math.max(1, Math.round(tile * (1 - (options.overlap ?? 1 / 3))));
-  return tf.tidy(() => {
-    const full = tf.tensor3d(image, [height, width, 3]);
-    let sum: tf.Tensor3D | null = null;
-    const count = new Float32Array(height * width);
+  // Tiles are summed into a band per tile row, bands into the image, each sum replacing the last: at most a few
+  // image-sized tensors live at once (one tidy over every tile kept two per tile, 9.6 GB for a 3000×2000 photo).
+  const full = tf.tensor3d(image, [height, width, 3]);
+  let sum: tf.Tensor3D | null = null;
+  const count = new Float32Array(height * width);
+  const accumulate = (acc: tf.Tensor3D | null, make: () => tf.Tensor3D): tf.Tensor3D => {
+    const next = tf.tidy(() => (acc ? tf.add(acc, make()) : make()) as tf.Tensor3D);
+    acc?.dispose();
+    return next;
+  };
+  try {
     for (const y of tileStarts(height, tile, stride)) {
-      for (const x of tileStarts(width, tile, stride)) {
-        const th = Math.min(tile, height - y), tw = Math.min(tile, width - x);
-        const logits = forward(model, tf.slice(full, [y, x, 0], [th, tw, 3]));
-        const placed = tf.pad(logits, [[y, height - y - th], [x, width - x - tw], [0, 0]]) as tf.Tensor3D;
-        sum = sum ? (tf.add(sum, placed) as tf.Tensor3D) : placed;
-        for (let r = y; r < y + th; r++) for (let c = x; c < x + tw; c++) count[r * width + c]! += 1;
+      const th = Math.min(tile, height - y);
+      let band: tf.Tensor3D | null = null;
+      try {
+        for (const x of tileStarts(width, tile, stride)) {
+          const tw = Math.min(tile, width - x);
+          band = accumulate(band, () => tf.pad(forward(model, tf.slice(full, [y, x, 0], [th, tw, 3])), [[0, 0], [x, width - x - tw], [0, 0]]));
+          for (let r = y; r < y + th; r++) for (let c = x; c < x + tw; c++) count[r * width + c]! += 1;
+        }
+        const rows = band!;
+        sum = accumulate(sum, () => tf.pad(rows, [[y, height - y - th], [0, 0], [0, 0]]));
+      } finally {
+        band?.dispose();
       }
     }
-    return tf.div(sum!, tf.tensor3d(count, [height, width, 1])) as tf.Tensor3D;
-  });
+    return tf.tidy(() => tf.div(sum!, tf.tensor3d(count, [height, width, 1])) as tf.Tensor3D);
+  } finally {
+    full.dispose();
+    sum?.dispose();
+  }
 }
 
 /** Class probabilities [h, w, C] (softmax of the averaged logits). */

@@ -359,11 +359,15 @@ class Store implements TeacherCache {
     }
   }
 
-  async info(): Promise<CacheInfo> {
-    // A cache that was never written has no folder; asking about one that is not there is a mistyped path.
+  /** For the commands that inspect a cache: a cache that was never written has no folder, so asking about one that is not there is a mistyped path. */
+  private async requireFolder(): Promise<void> {
     const st = await stat(this.dir).catch(() => null);
     if (!st) throw new SoftsegError('cache folder not found', { file: this.dir, hint: 'pass the folder given to `softseg label --cache`' });
     if (!st.isDirectory()) throw new SoftsegError('not a folder (a cache is a folder)', { file: this.dir });
+  }
+
+  async info(): Promise<CacheInfo> {
+    await this.requireFolder();
     const byKey = new Map<string, TeacherSummary>();
     const summary = (key: string): TeacherSummary => {
       let s = byKey.get(key);
@@ -412,6 +416,7 @@ class Store implements TeacherCache {
   }
 
   async verify(options: { onProgress?: (done: number, total: number) => void } = {}): Promise<VerifyResult> {
+    await this.requireFolder();
     const { entries } = await listEntryFiles(this.dir);
     const problems: EntryProblem[] = [];
     let done = 0;

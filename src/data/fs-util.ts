@@ -1,8 +1,9 @@
 // Small file-system helpers shared by the data modules: atomic writes (temp + rename) and recursive listing.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { SoftsegError } from '../errors.js';
 
 /** A temporary name beside `path`, unique across processes and calls (the cache's stale-temp sweep knows the form). */
 const tempPathFor = (path: string): string => `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -55,4 +56,19 @@ export async function listFilesRecursive(dir: string): Promise<string[]> {
 /** Locale-independent string order (so ids sort the same everywhere). */
 export function compareCodePoints(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * A folder a command writes into (`--out`, `--cache`): a usage error (exit 2) naming it when something other than a
+ * folder is at that path; a missing path is fine (it is created).
+ */
+export async function checkOutputFolder(path: string, flag: string, holds: string): Promise<void> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(path)).isDirectory();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!isDir) throw new SoftsegError(`${flag} ${path} is not a folder`, { hint: `it holds ${holds}; choose a folder path`, exitCode: 2 });
 }

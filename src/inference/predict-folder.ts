@@ -14,7 +14,7 @@ import { normalizeImage } from '../augment/normalize.js';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
 import type { DataProblem } from '../data/dataset.js';
 import { colorizeMask, decodeImage, fullPalette, writeMask, type DecodedImage } from '../data/decode.js';
-import { listFilesRecursive, writeFileAtomic } from '../data/fs-util.js';
+import { checkOutputFolder, listFilesRecursive, writeFileAtomic } from '../data/fs-util.js';
 import { checkedDataset, imageFileSet } from '../data/validate.js';
 import { SoftsegError, usageError } from '../errors.js';
 import type { TrainedModel } from './model-dir.js';
@@ -57,6 +57,7 @@ export async function predictFolder(trained: TrainedModel, imagesDir: string, ou
   for (const [flag, v] of [['tile', options.tileSize], ['max-pixels', options.maxPixels]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw usageError(`--${flag} must be a positive integer, got ${v}`);
   }
+  await checkOutputFolder(outDir, '--out', 'the predicted masks');
   let files: string[];
   try {
     files = (await listFilesRecursive(imagesDir)).filter((f) => (IMAGE_EXTENSIONS as readonly string[]).includes(extname(f).toLowerCase()));

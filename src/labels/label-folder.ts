@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import PQueue from 'p-queue';
 import type { DataProblem } from '../data/dataset.js';
 import { decodeImage, type DecodedImage } from '../data/decode.js';
+import { checkOutputFolder } from '../data/fs-util.js';
 import { checkedDataset, imageFileSet } from '../data/validate.js';
 import { SoftsegError, usageError } from '../errors.js';
 import { DEFAULT_K, type CacheMode } from '../cache/format.js';
@@ -92,6 +93,7 @@ export async function labelFolders(teacher: Teacher, cache: TeacherCache, dirs: 
   if (o.k !== undefined && !(Number.isInteger(o.k) && o.k >= 1 && o.k <= teacher.numClasses)) {
     throw usageError(`--k must be an integer from 1 to the teacher's ${teacher.numClasses} classes, got ${o.k}`);
   }
+  await checkOutputFolder(cache.dir, '--cache', 'the teacher outputs');
   const started = performance.now();
   const all = await hashImagesIn(dirs, o.onHashing);
   if (all.length === 0) throw new SoftsegError('no images found (PNG, JPEG, WebP or TIFF, searched recursively)', { file: dirs.join(', ') });

@@ -14,7 +14,7 @@ import { openCache, type TeacherCache } from '../cache/store.js';
 import { checkDeclaredClasses, givenClassNames, openDataset, openUnlabeled, type Dataset } from '../data/dataset.js';
 import { createLoader, type Loader, type LoaderOptions } from '../data/loader.js';
 import { checkedDataset, problemLines, type SkippedFiles } from '../data/validate.js';
-import { writeFileAtomic } from '../data/fs-util.js';
+import { checkOutputFolder, writeFileAtomic } from '../data/fs-util.js';
 import { SoftsegError, usageError } from '../errors.js';
 import { evaluateDataset, scalarMetrics } from '../inference/evaluate.js';
 import { readSoftsegJson, type SoftsegJson } from '../inference/softseg-json.js';
@@ -294,6 +294,7 @@ export async function openCachedTeacher(
   numClasses: number,
   env: Pick<RecipeEnv, 'onWarning'> & { onMiss?: (path: string) => void },
 ): Promise<TeacherWithLabels> {
+  await checkOutputFolder(c.cache, '--cache', 'the teacher outputs');
   const cache = openCache(c.cache);
   const teacher = await openRecipeTeacher(c.teacher, cache, c, numClasses, env.onWarning);
   try {

@@ -129,6 +129,27 @@ test('label: a truncated image stops the run before the teacher runs; --skip-bad
   assert.deepEqual(r.bad.map((p: { file: string }) => p.file), [truncated]);
 });
 
+test('a file where --out or --cache names a folder: exit 2 with one line naming it, before any work (predict, label, distill, cache verify)', async () => {
+  const file = join(root, 'a-file');
+  await writeFile(file, 'not a folder');
+  const images = join(root, 'photos', 'images');
+  const runs: [string[], RegExp][] = [
+    [['predict', '--model', join(root, 'run'), '--images', images, '--out', file, '--skip-bad'], /--out .*a-file is not a folder/],
+    [['label', '--teacher', join(root, 'run'), '--images', images, '--cache', file, '--skip-bad'], /--cache .*a-file is not a folder/],
+    [['distill', '--teacher', join(root, 'run'), '--cache', file, '--data', join(root, 'labeled'), '--out', join(root, 'kd-file'), '--steps', '1', '--crop', '32', '--skip-bad'], /--cache .*a-file is not a folder/],
+  ];
+  for (const [args, pattern] of runs) {
+    const r = await softseg(...args, ...wasm);
+    assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
+    assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('Error:')).length, 1, r.stderr);
+    assert.match(r.stderr, pattern);
+  }
+  assert.equal(await readFile(file, 'utf8'), 'not a folder');
+  const verify = await softseg('cache', 'verify', file);
+  assert.notEqual(verify.code, 0);
+  assert.match(verify.stderr, /a-file: not a folder/);
+});
+
 test('cache info on a folder that does not exist fails and names it', async () => {
   const missing = join(root, 'no-such-cache');
   const r = await softseg('cache', 'info', missing);

@@ -10,8 +10,8 @@
  * "path" | "model": "path", … }` (relative paths are tried from the working directory, then from the run).
  * The teacher column appears when that path opens as a TensorFlow.js model folder or run directory.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { writeFileAtomic } from '../data/fs-util.js';
+import { resolve } from 'node:path';
 import { SoftsegError } from '../errors.js';
 import { gatherReport, type GatherOptions } from './gather.js';
 import { renderReport } from './render.js';
@@ -42,8 +42,7 @@ export async function buildReport(runDirs: string[], options: ReportOptions = {}
   const data = await gatherReport(runDirs, options);
   const html = renderReport(data, { title: options.title });
   try {
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, html);
+    await writeFileAtomic(path, html);
   } catch (err) {
     throw new SoftsegError(`cannot write the report (${(err as Error).message})`, { file: path, cause: err });
   }

@@ -5,7 +5,8 @@
  * cleared.
  */
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { SoftsegError } from '../errors.js';
@@ -41,6 +42,8 @@ const usage = (message: string, hint?: string) => new SoftsegError(message, { hi
  */
 export async function planRunDir(out: string, o: RunDirOptions): Promise<RunDirPlan> {
   if (o.resume && o.overwrite) throw usage('--resume and --overwrite are alternatives: --resume continues the run in --out, --overwrite replaces it');
+  const held = await liveHolder(out);
+  if (held) throw inUse(out, held);
   let all: string[] = [];
   try {
     const stat = await lstat(out);
@@ -49,7 +52,8 @@ export async function planRunDir(out: string, o: RunDirOptions): Promise<RunDirP
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const entries = all.filter((e) => !isTemporary(e));
+  // The lock is the live process's mark, not part of a run: lockRunDir decides about it.
+  const entries = all.filter((e) => !isTemporary(e) && e !== LOCK);
   if (entries.length === 0) {
     return { mode: 'new', clear: [], warnings: o.resume ? [`--resume: ${out} holds no run yet; starting a new run`] : [] };
   }
@@ -68,7 +72,7 @@ export async function planRunDir(out: string, o: RunDirOptions): Promise<RunDirP
     throw usage(`--overwrite: ${out} holds files that are not a softseg run's (${foreign.slice(0, 6).join(', ')}${foreign.length > 6 ? ', …' : ''}); it is not cleared`,
       'choose another --out, or move those files away yourself');
   }
-  return { mode: 'new', clear: all.map((e) => join(out, e)), warnings: [] };
+  return { mode: 'new', clear: all.filter((e) => e !== LOCK).map((e) => join(out, e)), warnings: [] };
 }
 
 /** Carries out a plan's --overwrite: removes the previous run's entries (the folder stays). */
@@ -198,4 +202,57 @@ export async function dataChanges(out: string, now: readonly DataRecord[]): Prom
     if (!then || then.digest === set.digest) return [];
     return [then.items === set.items ? `${set.root}: files changed (${set.items} items)` : `${set.root}: ${then.items} → ${set.items} items`];
   });
+}
+
+/** The file that marks a run folder as in use by a training process (pid, host, start time). */
+export const LOCK = '.softseg-lock';
+
+interface LockMark {
+  pid: number;
+  host: string;
+  started: string;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The mark of the process training in `out`, or null when there is none or its process is gone (killed). */
+async function liveHolder(out: string): Promise<LockMark | null> {
+  const held = await readFile(join(out, LOCK), 'utf8').then((t) => JSON.parse(t) as LockMark, () => null);
+  // Another host's process cannot be checked: its mark is honoured.
+  return held !== null && (held.host !== hostname() || processAlive(held.pid)) ? held : null;
+}
+
+function inUse(out: string, held: LockMark): SoftsegError {
+  return usage(`--out ${out} is in use by another softseg process (pid ${held.pid}${held.host !== hostname() ? ` on ${held.host}` : ''}, since ${held.started})`,
+    `wait for it to end, or stop it (Ctrl-C writes a checkpoint) and continue with --resume; if it is gone, delete ${join(out, LOCK)}`);
+}
+
+/**
+ * Marks `out` as in use by this process until the returned release is called, so that a second `--resume` or an
+ * `--overwrite` cannot train into (or clear) a run that is still going: another live process's mark is a usage
+ * error naming it (planRunDir says so first); the mark of a process that is gone is taken over.
+ */
+export async function lockRunDir(out: string): Promise<() => Promise<void>> {
+  const path = join(out, LOCK);
+  const mine: LockMark = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+  for (;;) {
+    try {
+      await writeFile(path, JSON.stringify(mine), { flag: 'wx' });
+      return async () => {
+        await rm(path, { force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const held = await liveHolder(out);
+    if (held) throw inUse(out, held);
+    await rm(path, { force: true }); // a killed process's mark (or an unreadable one): take it over
+  }
 }

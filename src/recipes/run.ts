@@ -28,7 +28,7 @@ import type { Teacher } from '../teachers/index.js';
 import { teacherOptionsFromFlags } from '../teachers/preprocessing.js';
 import { defaultWorkerThreads } from '../worker-pool.js';
 import { defaultCrop, resolveAugmentation, type Augmentation, type AugmentationConfig } from './augmentation.js';
-import { clearRunDir, dataChanges, dataRecord, planRunDir, recordedRunOptions, resumeDifferences, resumeMismatch, runOptions } from './run-dir.js';
+import { clearRunDir, dataChanges, dataRecord, lockRunDir, planRunDir, recordedRunOptions, resumeDifferences, resumeMismatch, runOptions } from './run-dir.js';
 import type { OptionSchema } from './options.js';
 import { TEACHER_PREPROCESSING_OPTIONS } from './recipe-options.js';
 import type { TrainConfig } from './supervised.js';
@@ -115,6 +115,7 @@ export async function launchTraining(args: {
 }): Promise<{ config: TrainConfig; result: TrainingResult }> {
   const { config, ds, val, env } = args;
   const model: SegModel = createModel(config.model, { numClasses: ds.numClasses, width: config.width, aux: config.aux, seed: config.seed, upsampling: config.upsampling });
+  let release: (() => Promise<void>) | undefined;
   try {
     if (config.crop % model.sizeMultiple !== 0) throw usageError(`--crop ${config.crop} is not a multiple of ${model.sizeMultiple}, which ${config.model} needs`);
     const stepsPerEpoch = Math.floor(args.epochItems / config.batchSize);
@@ -143,8 +144,10 @@ export async function launchTraining(args: {
     // resumed run restores its checkpoint instead, so its init folder need not exist any more.
     const init = config.init && plan.mode !== 'resume' ? await loadInit(config.init, model, env) : undefined;
     await args.prepareModel?.(model, init);
-    await clearRunDir(plan);
     await mkdir(config.out, { recursive: true });
+    // Marked as this process's before anything is cleared or written: a second process on the folder stops here.
+    release = await lockRunDir(config.out);
+    await clearRunDir(plan);
     // config.json describes the checkpoints beside it: written with this run's first checkpoint, before that is
     // published (a run killed between the two would have a checkpoint --resume cannot read the options of), so a
     // run that fails before one (bad options on --resume, a NaN at step 1) leaves the previous config.json as it was.
@@ -184,6 +187,7 @@ export async function launchTraining(args: {
     return { config: effective, result };
   } finally {
     model.dispose();
+    await release?.();
   }
 }
 

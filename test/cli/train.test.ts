@@ -178,6 +178,13 @@ test('Ctrl-C: a checkpoint is written, then the process exits with code 130; the
       if (/step\s+\d+\/400/.test(stderr)) resolveStarted();
     });
   });
+  // While it trains, a second process may neither continue nor replace the run: exit 2, the run untouched.
+  for (const flag of ['--resume', '--overwrite']) {
+    const second = await softseg(...args.slice(1), flag);
+    assert.equal(second.code, 2, second.stderr);
+    assert.match(second.stderr, new RegExp(`--out ${out} is in use by another softseg process \\(pid ${child.pid},`));
+  }
+  assert.equal(child.exitCode, null, 'the first run was still training (else this test checked nothing)');
   child.kill('SIGINT');
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   assert.equal(code, 130, stderr);

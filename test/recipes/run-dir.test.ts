@@ -7,7 +7,9 @@ import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SoftsegError } from '../../src/errors.js';
-import { clearRunDir, dataChanges, dataRecord, planRunDir, recordedRunOptions, resumeDifferences } from '../../src/recipes/run-dir.js';
+import { LOCK, clearRunDir, dataChanges, dataRecord, lockRunDir, planRunDir, recordedRunOptions, resumeDifferences } from '../../src/recipes/run-dir.js';
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { openDataset, openUnlabeled } from '../../src/data/dataset.js';
 import { TRAIN_DEFAULTS, trainSupervised } from '../../src/recipes/supervised.js';
 import { DISTILL_OPTIONS } from '../../src/recipes/recipe-options.js';
@@ -165,4 +167,28 @@ test('a run resumed after an image was added to its data says so, and records th
   assert.match(changed[0]!, new RegExp(`${data}: 8 → 9 items.*will not equal an uninterrupted run`));
   const recorded = JSON.parse(await readFile(join(root, 'run', 'config.json'), 'utf8')).dataRecord;
   assert.equal(recorded[0].items, 9, 'config.json now records the data the run went on with');
+});
+
+test('lockRunDir: one live process per run folder; a killed process\'s mark is taken over, another host\'s honoured; plans ignore the mark', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'softseg-lock-'));
+  const release = await lockRunDir(out);
+  const mark = JSON.parse(await readFile(join(out, LOCK), 'utf8'));
+  assert.deepEqual([mark.pid, mark.host], [process.pid, hostname()]);
+  await assert.rejects(lockRunDir(out), (e: unknown) => e instanceof SoftsegError && e.exitCode === 2 && new RegExp(`in use by another softseg process \\(pid ${process.pid},`).test(e.message));
+  // While it is held, no plan for the folder is made (a --resume or --overwrite from another process stops there).
+  await assert.rejects(planRunDir(out, { resume: true, overwrite: false }), /in use by another softseg process/);
+  await release();
+  assert.ok(!existsSync(join(out, LOCK)));
+  // A process that has ended (its pid is free): its mark does not count — a folder holding only it is empty,
+  // --overwrite's plan leaves it alone — and is taken over.
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+  await writeFile(join(out, LOCK), JSON.stringify({ pid: Number(gone), host: hostname(), started: 'then' }));
+  assert.equal((await planRunDir(out, none)).mode, 'new');
+  await writeFile(join(out, 'metrics.jsonl'), '');
+  assert.deepEqual((await planRunDir(out, { resume: false, overwrite: true })).clear, [join(out, 'metrics.jsonl')]);
+  const again = await lockRunDir(out);
+  assert.equal(JSON.parse(await readFile(join(out, LOCK), 'utf8')).pid, process.pid);
+  await again();
+  await writeFile(join(out, LOCK), JSON.stringify({ pid: 1, host: 'elsewhere', started: 'then' }));
+  await assert.rejects(lockRunDir(out), (e: unknown) => e instanceof SoftsegError && /pid 1 on elsewhere/.test(e.message) && (e.hint ?? '').includes(join(out, LOCK)));
 });

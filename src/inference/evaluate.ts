@@ -10,7 +10,7 @@ import { normalizeImage, IMAGENET_NORMALIZATION, type Normalization } from '../a
 import { checkDeclaredClasses, givenClassNames, openDataset, type DataProblem, type Dataset } from '../data/dataset.js';
 import { decodeMask, type DecodedImage, type DecodedMask } from '../data/decode.js';
 import { loadSampleFiles } from '../data/sample.js';
-import { checkedDataset, type SkippedFiles } from '../data/validate.js';
+import { checkedDataset, dataProblemsError, type SkippedFiles } from '../data/validate.js';
 import { SoftsegError } from '../errors.js';
 import { SegmentationMetrics, type MetricsResult } from '../metrics/index.js';
 import { predictProbabilities, type PredictOptions } from './predict.js';
@@ -108,16 +108,23 @@ export function publicMetrics(result: MetricsResult): Record<string, unknown> {
 export async function scorePredictions(ds: Dataset, predDir: string, options: Pick<EvaluateOptions, 'q' | 'onProgress'> = {}): Promise<MetricsResult> {
   if (!ds.labeled) throw new SoftsegError('scoring predictions needs a labeled data set (images/ and masks/)', { file: ds.root });
   const metrics = new SegmentationMetrics({ numClasses: ds.numClasses, ignoreIndex: ds.ignoreIndex, q: options.q ?? 5 });
+  const hint = 'write them with `softseg predict` (same names as the images, class-id PNGs at the images\' size)';
+  // Every missing prediction first, one line each, before any decoding; then every size mismatch, after the pass.
+  const missing: DataProblem[] = ds.items.filter((it) => !existsSync(join(predDir, `${it.id}.png`)))
+    .map((it) => ({ file: join(predDir, `${it.id}.png`), kind: 'missing-image', reason: `no prediction for ${it.id}` }));
+  if (missing.length > 0) throw dataProblemsError(missing, predDir, hint);
+  const wrongSize: DataProblem[] = [];
   for (let i = 0; i < ds.items.length; i++) {
     const item = ds.items[i]!;
     const predPath = join(predDir, `${item.id}.png`);
-    if (!existsSync(predPath)) throw new SoftsegError(`no prediction for ${item.id} (expected ${item.id}.png)`, { file: predPath });
     const [gt, pred] = await Promise.all([decodeMask(item.mask!, { palette: ds.palette }), decodeMask(predPath)]);
     if (gt.width !== pred.width || gt.height !== pred.height) {
-      throw new SoftsegError(`prediction is ${pred.width}×${pred.height} but the ground truth is ${gt.width}×${gt.height}`, { file: predPath });
+      wrongSize.push({ file: predPath, kind: 'size-mismatch', reason: `prediction is ${pred.width}×${pred.height} but the ground truth is ${gt.width}×${gt.height}` });
+    } else if (wrongSize.length === 0) {
+      metrics.updateFromPrediction(pred.data, gt.data, { n: 1, h: gt.height, w: gt.width });
     }
-    metrics.updateFromPrediction(pred.data, gt.data, { n: 1, h: gt.height, w: gt.width });
     options.onProgress?.(i + 1, ds.items.length);
   }
+  if (wrongSize.length > 0) throw dataProblemsError(wrongSize, predDir, hint);
   return metrics.compute();
 }

@@ -68,6 +68,19 @@ test('eval --pred: perfect predictions score 100; known confusions give the hand
   assert.match(table.stdout, /^2 car\s+70\.00/m);
 });
 
+test('eval --pred: every missing prediction is named before any scoring, then every one of the wrong size, one line each', async () => {
+  const dir = join(root, 'pred-bad');
+  await mkdir(dir, { recursive: true });
+  const none = await softseg('eval', '--pred', dir, '--data', join(root, 'data'));
+  assert.equal(none.code, 1);
+  assert.deepEqual(none.stderr.split('\n').filter((l) => l.startsWith(dir)), [0, 1].map((i) => `${join(dir, `im${i}.png`)}: no prediction for im${i}`));
+  assert.match(none.stderr, /2 problem\(s\) in .*softseg predict/);
+  for (let i = 0; i < 2; i++) await writeFile(join(dir, `im${i}.png`), await png(new Uint8Array(12), 4, 3, 1));
+  const small = await softseg('eval', '--pred', dir, '--data', join(root, 'data'));
+  assert.equal(small.code, 1);
+  assert.deepEqual(small.stderr.split('\n').filter((l) => l.startsWith(dir)), [0, 1].map((i) => `${join(dir, `im${i}.png`)}: prediction is 4×3 but the ground truth is 4×4`));
+});
+
 test('predict writes masks at the original resolution, whole-image and by sliding window, and skips finished images', async () => {
   await useBackend('cpu');
   const model = createModel('mobile-unet', { numClasses: 3, seed: 1 });

@@ -120,7 +120,7 @@ export async function scorePredictions(ds: Dataset, predDir: string, options: Pi
     const [gt, pred] = await Promise.all([decodeMask(item.mask!, { palette: ds.palette }), decodeMask(predPath)]);
     if (gt.width !== pred.width || gt.height !== pred.height) {
       wrongSize.push({ file: predPath, kind: 'size-mismatch', reason: `prediction is ${pred.width}×${pred.height} but the ground truth is ${gt.width}×${gt.height}` });
-    } else if (wrongSize.length === 0) {
+    } else {
       metrics.updateFromPrediction(pred.data, gt.data, { n: 1, h: gt.height, w: gt.width });
     }
     options.onProgress?.(i + 1, ds.items.length);
